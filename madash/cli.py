@@ -1,0 +1,257 @@
+"""The madash-build command line: parse arguments, call one function, map errors to exit codes.
+
+This is the only module that prints or exits. Exit codes: 0 ok, 1 operational
+error, 2 usage or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from madash import __version__, certstore, status
+from madash.errors import MadashError, UsageError
+from madash.names import HOST_RULE
+from madash.site import load_site
+from madash.siteinit import init_site
+
+PROG = "madash-build"
+PASSPHRASE_VARIABLE = "MADASH_CA_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+
+DESCRIPTION = """\
+Keep a Grafana + InfluxDB + Telegraf monitoring site in one directory and bake
+Debian packages from it: madash-server for the monitoring server, and one
+madash-client-HOST per monitored machine, each with its own certificate.
+"""
+
+EPILOG = f"""\
+The site directory is --site DIR, else $MADASH_SITE, else the current directory.
+The CA key may carry a passphrase: it is read from ${PASSPHRASE_VARIABLE}, or asked
+for on a terminal. Exit codes: 0 ok, 1 operational error, 2 usage or bad input.
+Run '{PROG} COMMAND --help' for each command's options.
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line plus a hint, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=f"see '{self.prog} --help'")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def passphrase_source() -> bytes | None:
+    """The CA key's passphrase: from the environment, else asked on a terminal."""
+    value = os.environ.get(PASSPHRASE_VARIABLE)
+    if value:
+        return value.encode()
+    if sys.stdin.isatty():
+        return getpass.getpass("Passphrase of the site CA key: ").encode()
+    return None
+
+
+def _new_passphrase(asked: bool) -> bytes | None:
+    value = os.environ.get(PASSPHRASE_VARIABLE)
+    if value:
+        return value.encode()
+    if not asked:
+        return None
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "--ca-passphrase needs a terminal to ask on", hint=f"or set {PASSPHRASE_VARIABLE} in the environment"
+        )
+    first = getpass.getpass("New passphrase for the site CA key: ")
+    if not first:
+        raise UsageError("the passphrase is empty")
+    if getpass.getpass("Repeat it: ") != first:
+        raise UsageError("the passphrases differ")
+    return first.encode()
+
+
+# --- commands ----------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    addresses = [part for value in args.server for part in value.split(",")] if args.server else []
+    site, backup = init_site(
+        args.site,
+        addresses,
+        args.name,
+        force=args.force,
+        ca_passphrase=_new_passphrase(args.ca_passphrase),
+        now=now(),
+    )
+    print(f"created site {site.config.site.name!r} in {site.paths.root}")
+    print(f"  server certificate for: {', '.join(site.config.server.addresses)}")
+    if backup is not None:
+        print(f"  the replaced site files were moved to {backup}")
+    print(f"next: '{PROG} client HOST --feature ...' for each machine, '{PROG} server' for the server")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    entry = certstore.revoke_host(site, args.host, passphrase_source, now())
+    print(f"revoked {args.host}'s certificate (serial {entry.serial:x}); the CRL is rewritten")
+    print(f"next: bake and install the server package so that stunnel refuses {args.host}")
+    return 0
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    if args.server == (args.host is not None):
+        raise UsageError("renew takes either a HOST or --server", hint=f"see '{PROG} renew --help'")
+    if args.server:
+        entry = certstore.renew_server(site, passphrase_source, now())
+        print(f"new server certificate (serial {entry.serial:x}, until {entry.not_after:%Y-%m-%d})")
+        print("the old one is revoked and the CRL rewritten")
+        print("next: bake and install the server package")
+    else:
+        entry = certstore.renew_host(site, args.host, passphrase_source, now())
+        print(f"new certificate for {args.host} (serial {entry.serial:x}, until {entry.not_after:%Y-%m-%d})")
+        print("the old one is revoked and the CRL rewritten")
+        print(f"next: bake and install {args.host}'s client package, and the server package for the new CRL")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    report = status.site_status(site, now())
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_status(report)
+    for warning in report.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _print_status(report: status.SiteStatus) -> None:
+    rows = [("WHAT", "NAME", "SERIAL", "NOT AFTER", "STATUS")]
+    rows.append(("ca", report.ca.name, report.ca.serial or "-", report.ca.not_after or "-", report.ca.status))
+    rows.append(
+        (
+            "server",
+            report.server.name,
+            report.server.serial or "-",
+            report.server.not_after or "-",
+            report.server.status,
+        )
+    )
+    rows.append(("crl", "crl.pem", f"{report.crl.revoked} revoked", report.crl.next_update or "-", report.crl.status))
+    for host in report.hosts:
+        rows.append(("host", host.name, host.serial or "-", host.not_after or "-", host.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(f"site: {report.site}")
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+# --- parser --------------------------------------------------------------------
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--site",
+        type=Path,
+        default=Path(os.environ.get("MADASH_SITE") or "."),
+        metavar="DIR",
+        help="the site directory (default: $MADASH_SITE, else the current directory)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    init = commands.add_parser(
+        "init",
+        help="create a site: madash.toml, the CA, the server certificate, the CRL and the site secrets",
+        description="Create a new site in the site directory. Refuses to touch an existing site without --force.",
+    )
+    init.add_argument(
+        "--server",
+        action="append",
+        required=True,
+        metavar="ADDR[,ADDR...]",
+        help="IP addresses or DNS names of the monitoring server; all go into its certificate (repeatable)",
+    )
+    init.add_argument("--name", help="the site's name (default: the first server address)")
+    init.add_argument(
+        "--force", action="store_true", help="replace an existing site; its files are moved to replaced-DATE/"
+    )
+    init.add_argument(
+        "--ca-passphrase",
+        action="store_true",
+        help=f"protect the CA key with a passphrase, asked on the terminal (or taken from ${PASSPHRASE_VARIABLE})",
+    )
+    init.set_defaults(func=cmd_init)
+
+    revoke = commands.add_parser(
+        "revoke",
+        help="revoke a host's certificate and rewrite the CRL",
+        description="Revoke HOST's certificate. The server refuses it once the new server package is installed.",
+    )
+    revoke.add_argument("host", metavar="HOST", help=f"the host name ({HOST_RULE})")
+    revoke.set_defaults(func=cmd_revoke)
+
+    renew = commands.add_parser(
+        "renew",
+        help="a new key and certificate for a host or the server; the old certificate is revoked",
+        description="Issue a new key and certificate for HOST, or for the server with --server. "
+        "The old certificate is revoked and the CRL rewritten.",
+    )
+    renew.add_argument("host", metavar="HOST", nargs="?", help="the host to renew")
+    renew.add_argument("--server", action="store_true", help="renew the server certificate instead")
+    renew.set_defaults(func=cmd_renew)
+
+    listing = commands.add_parser(
+        "list",
+        help="the CA, server certificate, CRL and hosts with expiry and status",
+        description="Show every certificate of the site with its serial, expiry and status "
+        "(valid, expiring within 30 days, expired, revoked). Never shows a secret.",
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments
+    try:
+        args = build_parser().parse_args(arguments)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except MadashError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"{PROG}: hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so briefly, show details with --debug
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: internal error: {exc!r} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The site's generated passwords: InfluxDB admin, writer and reader, Grafana admin.
+
+Kept in secrets.toml (0600) beside madash.toml, never printed and never passed
+on a command line. Each package receives only the ones its machine needs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from dataclasses import dataclass, fields
+
+from madash.errors import SiteError
+from madash.render import render
+from madash.site import SitePaths
+
+SECRET_BYTES = 24  # 32 URL-safe characters, ~192 bits
+
+
+@dataclass(frozen=True)
+class Credentials:
+    influxdb_admin_password: str
+    influxdb_writer_password: str
+    influxdb_reader_password: str
+    grafana_admin_password: str
+
+    def __repr__(self) -> str:
+        # Keep secrets out of tracebacks and debug output.
+        return "Credentials(<hidden>)"
+
+
+def generate() -> Credentials:
+    return Credentials(*(secrets.token_urlsafe(SECRET_BYTES) for _ in fields(Credentials)))
+
+
+def to_toml(credentials: Credentials) -> bytes:
+    values = {f.name: getattr(credentials, f.name) for f in fields(Credentials)}
+    return render("conf/secrets.toml.j2", {"secrets": values}).encode()
+
+
+def load(paths: SitePaths) -> Credentials:
+    try:
+        data = tomllib.loads(paths.secrets.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SiteError(
+            f"{paths.secrets} is missing", hint="restore it from your backup of the site directory"
+        ) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SiteError(f"cannot read {paths.secrets}: {exc}") from None
+    names = [f.name for f in fields(Credentials)]
+    missing = [name for name in names if not isinstance(data.get(name), str) or not data[name]]
+    if missing:
+        raise SiteError(f"{paths.secrets}: missing {', '.join(missing)}")
+    return Credentials(*(data[name] for name in names))

@@ -1,0 +1,50 @@
+"""The rules for names the user gives: host names and server addresses.
+
+A host name ends up as a DNS label, a certificate CN, a file name under pki/,
+a suite in the apt repository and part of a Debian package name
+(madash-client-HOST). The intersection of those rules is: lower-case letters,
+digits and hyphens, starting and ending with a letter or digit, 1 to 63
+characters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from madash.errors import UsageError
+
+HOST_RULE = "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+_HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_host_name(name: str) -> str:
+    """Return name if it is a valid host name, else raise UsageError."""
+    if not _HOST_RE.fullmatch(name):
+        shown = repr(name) if name else "an empty name"
+        raise UsageError(f"invalid host name {shown}", hint=f"a host name is {HOST_RULE}")
+    return name
+
+
+def is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_server_address(text: str) -> str:
+    """Return text if it is an IP address or a DNS name, else raise UsageError."""
+    if is_ip_address(text):
+        return text
+    hint = "give an IPv4 or IPv6 address, or a DNS name such as monitor.example.org"
+    if not text:
+        raise UsageError("empty server address", hint=hint)
+    labels = text.rstrip(".").split(".")
+    # A name whose last label is all digits would be read as a (broken) IPv4
+    # address by resolvers and TLS libraries alike; RFC 3696 forbids it.
+    if len(text) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        raise UsageError(f"invalid server address {text!r}", hint=hint)
+    return text.lower()

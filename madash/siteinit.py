@@ -1,0 +1,142 @@
+"""`madash-build init`: a new site directory with its configuration, PKI and secrets.
+
+Everything is made in memory, written into a staging directory inside the site,
+then renamed into place with madash.toml last: a site either exists whole or
+not at all. With --force, what it replaces is moved aside, never deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from madash import credentials, pki
+from madash.certstore import KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE, Index, IndexEntry, index_to_json
+from madash.errors import UsageError
+from madash.fsutil import atomic_write, describe_os_error, make_dir, site_lock
+from madash.names import check_server_address
+from madash.render import render
+from madash.site import Site, SitePaths, parse_config
+
+_SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
+
+
+def check_site_name(name: str) -> str:
+    if not _SITE_NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"invalid site name {name!r}",
+            hint="use letters, digits, space, '.', '_' and '-', starting with a letter or digit, at most 63 characters",
+        )
+    return name
+
+
+def _addresses(values: Sequence[str]) -> tuple[str, ...]:
+    checked: list[str] = []
+    for value in values:
+        address = check_server_address(value.strip())
+        if address not in checked:
+            checked.append(address)
+    if not checked:
+        raise UsageError("--server needs at least one address")
+    return tuple(checked)
+
+
+def existing_site_files(paths: SitePaths) -> list[Path]:
+    return [p for p in (paths.config, paths.pki, paths.secrets) if p.exists() or p.is_symlink()]
+
+
+def init_site(
+    root: Path,
+    addresses: Sequence[str],
+    name: str | None,
+    *,
+    force: bool,
+    ca_passphrase: bytes | None,
+    now: dt.datetime,
+) -> tuple[Site, Path | None]:
+    """Create the site; return it and where replaced files were moved (if any)."""
+    checked = _addresses(addresses)
+    site_name = check_site_name(name if name is not None else checked[0])
+    paths = SitePaths(root.resolve())
+    if not paths.root.exists():
+        make_dir(paths.root, PRIVATE_DIR_MODE)
+    with site_lock(paths.root):
+        existing = existing_site_files(paths)
+        if existing and not force:
+            raise UsageError(
+                f"a site already exists at {paths.root}",
+                hint="use --force to replace it (its madash.toml, pki/ and secrets.toml are moved aside, not deleted)",
+            )
+        text = render(
+            "conf/madash.toml.j2",
+            {"name": site_name, "maintainer": f"{site_name} monitoring <root@localhost>", "addresses": checked},
+        )
+        site = Site(paths, parse_config(text, paths.config))
+        files = _site_files(site, text, ca_passphrase, now)
+        backup = _install(paths, files, existing, now)
+    return site, backup
+
+
+def _site_files(
+    site: Site, config_text: str, ca_passphrase: bytes | None, now: dt.datetime
+) -> dict[str, tuple[bytes, int]]:
+    conf = site.config.pki
+    ca_key, ca_cert = pki.make_ca(site.config.site.name, conf.key_type, conf.ca_days, now)
+    server = pki.issue_server(ca_key, ca_cert, conf.key_type, site.config.server.addresses, conf.server_days, now)
+    index = Index(
+        (
+            IndexEntry(ca_cert.serial_number, "ca", "ca", ca_cert.subject.rfc4514_string(), pki.not_after(ca_cert)),
+            IndexEntry(
+                server.serial,
+                "server",
+                "server",
+                pki.load_cert(server.cert_pem, "server certificate").subject.rfc4514_string(),
+                server.not_after,
+            ),
+        ),
+        crl_number=1,
+    )
+    crl = pki.make_crl(ca_key, ca_cert, [], index.crl_number, conf.crl_days, now)
+    return {
+        "pki/ca.crt": (pki.cert_pem(ca_cert), PUBLIC_MODE),
+        "pki/ca.key": (pki.key_to_pem(ca_key, ca_passphrase), KEY_MODE),
+        "pki/server.crt": (server.cert_pem, PUBLIC_MODE),
+        "pki/server.key": (server.key_pem, KEY_MODE),
+        "pki/crl.pem": (crl, PUBLIC_MODE),
+        "pki/index.json": (index_to_json(index), PUBLIC_MODE),
+        "secrets.toml": (credentials.to_toml(credentials.generate()), KEY_MODE),
+        "madash.toml": (config_text.encode(), PUBLIC_MODE),
+    }
+
+
+def _install(
+    paths: SitePaths, files: dict[str, tuple[bytes, int]], existing: list[Path], now: dt.datetime
+) -> Path | None:
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".init-", dir=paths.root))
+    except OSError as exc:
+        raise describe_os_error(exc, paths.root) from exc
+    try:
+        make_dir(staging / "pki" / "clients", PRIVATE_DIR_MODE)
+        os.chmod(staging / "pki", PRIVATE_DIR_MODE)
+        for relative, (data, mode) in files.items():
+            atomic_write(staging / relative, data, mode)
+        backup = None
+        if existing:
+            backup = paths.root / f"replaced-{now.strftime('%Y%m%dT%H%M%SZ')}"
+            make_dir(backup, PRIVATE_DIR_MODE)
+            for path in existing:
+                os.rename(path, backup / path.name)
+        # madash.toml last: its presence is what makes the directory a site.
+        for name in ("pki", "secrets.toml", "madash.toml"):
+            os.rename(staging / name, paths.root / name)
+        return backup
+    except OSError as exc:
+        raise describe_os_error(exc, paths.root) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,96 @@
+"""Shared fixtures: a sample site, and helpers to run madash-build and compare trees."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from madash import cli
+from madash.site import Site, load_site
+from madash.siteinit import init_site
+
+# Real time: openssl and stunnel check validity against the clock, not against our "now".
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", help="rewrite the golden files instead of comparing")
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def madash(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
+    """Run madash-build in-process: madash(args...) -> Result."""
+    monkeypatch.delenv("MADASH_SITE", raising=False)
+    monkeypatch.delenv("MADASH_CA_PASSPHRASE", raising=False)
+
+    def run(*args: str | Path) -> Result:
+        capsys.readouterr()
+        code = cli.main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    yield run
+
+
+def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed madash-build entry point as a separate process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MADASH_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "madash.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=False,
+    )
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    init_site(root, ["127.0.0.1", "monitor.example.org"], "test site", force=False, ca_passphrase=None, now=NOW)
+    return root
+
+
+@pytest.fixture
+def site(site_dir: Path) -> Site:
+    return load_site(site_dir)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, str]]:
+    """Every path under root with its mode and content hash: 'nothing changed' checks."""
+    result: dict[str, tuple[int, str]] = {}
+    for path in sorted(root.rglob("*")):
+        relative = str(path.relative_to(root))
+        if path.name == ".madash.lock":
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        result[relative] = (path.stat().st_mode, digest)
+    return result
+
+
+def assert_one_line_error(result: Result, code: int, *needles: str) -> None:
+    """A failure is one error line (plus an optional hint line) and the given exit code."""
+    lines = result.err.strip().splitlines()
+    assert result.code == code, result
+    assert lines and lines[0].startswith("madash-build: error: "), result.err
+    assert all(line.startswith(("madash-build: error: ", "madash-build: hint: ")) for line in lines), result.err
+    assert len([line for line in lines if "error:" in line]) == 1, result.err
+    assert "Traceback" not in result.err
+    for needle in needles:
+        assert needle in result.err, result.err

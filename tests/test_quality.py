@@ -1,0 +1,26 @@
+"""ruff and mypy (strict on madash/) are tests: style and types break the build like bugs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tool(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ruff_lint() -> None:
+    result = _tool("ruff", "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format() -> None:
+    result = _tool("ruff", "format", "--check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict() -> None:
+    result = _tool("mypy", "--no-incremental", "--cache-dir", "/dev/null")
+    assert result.returncode == 0, result.stdout + result.stderr
