@@ -11,13 +11,14 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from madash import __version__, certstore, status
+from madash import __version__, certstore, fleet, status
 from madash.errors import MadashError, UsageError
 from madash.names import HOST_RULE
 from madash.site import load_site
@@ -89,6 +90,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         addresses,
         args.name,
         force=args.force,
+        maintainer=args.maintainer,
         ca_passphrase=_new_passphrase(args.ca_passphrase),
         now=now(),
     )
@@ -123,6 +125,61 @@ def cmd_renew(args: argparse.Namespace) -> int:
         print("the old one is revoked and the CRL rewritten")
         print(f"next: bake and install {args.host}'s client package, and the server package for the new CRL")
     return 0
+
+
+def _tags(values: list[str] | None) -> dict[str, str] | None:
+    if values is None:
+        return None
+    tags = {}
+    for value in values:
+        key, sep, tag_value = value.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageError(f"invalid --tag {value!r}", hint="use --tag KEY=VALUE, KEY being letters, digits and _")
+        tags[key] = tag_value
+    return tags
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    if args.all == (args.host is not None):
+        raise UsageError("client takes either a HOST or --all", hint=f"see '{PROG} client --help'")
+    features: list[str] | None = [] if args.no_features else args.feature
+    if args.all and (features is not None or args.interval or args.tag):
+        raise UsageError("--all re-bakes hosts as madash.toml describes them; it takes no host options")
+    hosts = sorted(site.config.hosts) if args.all else [args.host]
+    if args.all and not hosts:
+        raise UsageError("madash.toml has no hosts yet", hint=f"add one with '{PROG} client HOST --feature ...'")
+    failed = 0
+    for host in hosts:
+        try:
+            result = fleet.bake_host(
+                load_site(args.site) if args.all else site,
+                host,
+                features=features,
+                interval=args.interval,
+                tags=_tags(args.tag),
+                passphrase=passphrase_source,
+                now=now(),
+            )
+        except MadashError as exc:
+            if not args.all:
+                raise
+            failed += 1
+            print(f"{PROG}: error: {host}: {exc.message}", file=sys.stderr)
+            continue
+        state = "new version" if result.changed else "unchanged"
+        print(f"{result.package} {result.version} ({state}): {_shown(result.path)}")
+    if failed:
+        print(f"{PROG}: error: {failed} of {len(hosts)} hosts failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -191,6 +248,11 @@ def build_parser() -> Parser:
     )
     init.add_argument("--name", help="the site's name (default: the first server address)")
     init.add_argument(
+        "--maintainer",
+        metavar="'NAME <EMAIL>'",
+        help="Maintainer of the site's packages (default: $DEBFULLNAME <$DEBEMAIL>, else a placeholder)",
+    )
+    init.add_argument(
         "--force", action="store_true", help="replace an existing site; its files are moved to replaced-DATE/"
     )
     init.add_argument(
@@ -217,6 +279,28 @@ def build_parser() -> Parser:
     renew.add_argument("host", metavar="HOST", nargs="?", help="the host to renew")
     renew.add_argument("--server", action="store_true", help="renew the server certificate instead")
     renew.set_defaults(func=cmd_renew)
+
+    client_cmd = commands.add_parser(
+        "client",
+        help="bake madash-client-HOST: Telegraf configuration, key and certificate for one host",
+        description="Bake dist/madash-client-HOST_VERSION_all.deb. With options, first create or update "
+        "[hosts.HOST] in madash.toml (keeping its comments); without, bake from the stored entry. "
+        "A host's certificate is issued on its first bake. Identical inputs give the identical package.",
+        epilog="features: smart (SMART via smartctl and sudo), sensors (lm-sensors), nvidia (nvidia-smi), "
+        "docker (adds telegraf to the root-equivalent docker group), ups (apcupsd), internet (the site's "
+        "connectivity probes; native ping with CAP_NET_RAW), vm (a virtual machine: no smart, sensors, ups)",
+    )
+    client_cmd.add_argument("host", metavar="HOST", nargs="?", help=f"the host name ({HOST_RULE})")
+    client_cmd.add_argument("--all", action="store_true", help="bake every host in madash.toml")
+    client_cmd.add_argument(
+        "--feature", action="append", metavar="F", help="set the host's features to these (repeatable)"
+    )
+    client_cmd.add_argument("--no-features", action="store_true", help="set the host to the base metrics only")
+    client_cmd.add_argument("--interval", help="collection interval, e.g. 10s or 1m")
+    client_cmd.add_argument(
+        "--tag", action="append", metavar="KEY=VALUE", help="set the host's extra tags (repeatable)"
+    )
+    client_cmd.set_defaults(func=cmd_client)
 
     listing = commands.add_parser(
         "list",

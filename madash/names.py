@@ -48,3 +48,15 @@ def check_server_address(text: str) -> str:
     if len(text) > 253 or not all(_LABEL_RE.fullmatch(label) for label in labels) or labels[-1].isdigit():
         raise UsageError(f"invalid server address {text!r}", hint=hint)
     return text.lower()
+
+
+_MAINTAINER_RE = re.compile(r"^[^<>@\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$")
+
+
+def check_maintainer(value: str) -> str:
+    """A Maintainer field lintian accepts: 'Full Name <user@domain.tld>', not on localhost."""
+    if not _MAINTAINER_RE.fullmatch(value) or "localhost" in value:
+        raise UsageError(
+            f"invalid maintainer {value!r}", hint="use 'Full Name <user@example.org>' with a real mail domain"
+        )
+    return value

@@ -15,19 +15,20 @@ import re
 import tomllib
 import types
 import typing
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from madash.errors import SiteError, UsageError
-from madash.names import check_host_name, check_server_address
+from madash.names import check_host_name, check_maintainer, check_server_address, is_ip_address
 
 CONFIG_NAME = "madash.toml"
 KEY_TYPES = ("ec:p256", "ec:p384", "rsa:3072", "rsa:4096")
 FEATURES = ("smart", "sensors", "nvidia", "docker", "ups", "internet", "vm")
 
-Check = Callable[[Any], None]
+Check = Callable[[Any], object]
 
 
 def _check(check: Check) -> dict[str, Check]:
@@ -73,6 +74,42 @@ def _addresses(values: tuple[str, ...]) -> None:
         check_server_address(value)
 
 
+def _ping_targets(values: tuple[str, ...]) -> None:
+    for value in values:
+        check_server_address(value)
+
+
+def _ip_addresses(values: tuple[str, ...]) -> None:
+    for value in values:
+        if not is_ip_address(value):
+            raise ValueError(f"{value!r} is not an IP address")
+
+
+def _dns_names(values: tuple[str, ...]) -> None:
+    for value in values:
+        if is_ip_address(value):
+            raise ValueError(f"{value!r} is an address, not a domain name")
+        check_server_address(value)
+
+
+def _urls(values: tuple[str, ...]) -> None:
+    for value in values:
+        parsed = urllib.parse.urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or " " in value:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        check_server_address(parsed.hostname)
+
+
+def _apcupsd_server(value: str) -> None:
+    parsed = urllib.parse.urlsplit(value)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme != "tcp" or not parsed.hostname or port is None or parsed.path:
+        raise ValueError(f"{value!r} is not an apcupsd address such as tcp://127.0.0.1:3551")
+
+
 def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -81,7 +118,9 @@ def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
 @dataclass(frozen=True)
 class SiteSection:
     name: str
-    maintainer: str = "madash site administrator <root@localhost>"
+    maintainer: str = field(
+        default="madash site administrators <madash@monitoring.invalid>", metadata=_check(check_maintainer)
+    )
 
 
 @dataclass(frozen=True)
@@ -110,10 +149,23 @@ class InfluxDBSection:
 
 
 @dataclass(frozen=True)
+class InternetSection:
+    """Connectivity probes: run by the server's probe, and by hosts with the internet feature."""
+
+    enabled: bool = True
+    ping: tuple[str, ...] = field(default=("1.1.1.1", "8.8.8.8", "9.9.9.9"), metadata=_check(_ping_targets))
+    http: tuple[str, ...] = field(default=("https://www.debian.org/",), metadata=_check(_urls))
+    http_match: str = ""
+    dns_servers: tuple[str, ...] = field(default=("1.1.1.1", "8.8.8.8"), metadata=_check(_ip_addresses))
+    dns_domains: tuple[str, ...] = field(default=("debian.org",), metadata=_check(_dns_names))
+
+
+@dataclass(frozen=True)
 class HostSection:
     features: tuple[str, ...] = field(default=(), metadata=_check(_features))
     interval: str = field(default="10s", metadata=_check(_duration))
     tags: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    ups_server: str = field(default="tcp://127.0.0.1:3551", metadata=_check(_apcupsd_server))
 
 
 @dataclass(frozen=True)
@@ -122,6 +174,7 @@ class SiteConfig:
     server: ServerSection
     pki: PKISection = field(default_factory=PKISection)
     influxdb: InfluxDBSection = field(default_factory=InfluxDBSection)
+    internet: InternetSection = field(default_factory=InternetSection)
     hosts: Mapping[str, HostSection] = field(default_factory=lambda: types.MappingProxyType({}))
 
 
@@ -146,6 +199,16 @@ class SitePaths:
     @property
     def secrets(self) -> Path:
         return self.root / "secrets.toml"
+
+    @property
+    def snippets(self) -> Path:
+        """Extra Telegraf configuration: *.conf for every host, HOST/*.conf for one."""
+        return self.root / "snippets"
+
+    @property
+    def builds(self) -> Path:
+        """What each package was last built from, and the version it got."""
+        return self.root / "builds.json"
 
     @property
     def dist(self) -> Path:
@@ -294,6 +357,17 @@ def _check_consistency(config: SiteConfig, reader: _Reader) -> None:
                     _join(_join("hosts", host), "features"),
                     f"a vm has no {', '.join(clash)}: remove {'them' if len(clash) > 1 else 'it'} or 'vm'",
                 )
+
+
+def check_features(features: typing.Sequence[str]) -> None:
+    """The rules madash.toml applies to a host's features, for features given on the command line."""
+    try:
+        _features(tuple(features))
+    except ValueError as exc:
+        raise UsageError(str(exc), hint=f"features are: {', '.join(FEATURES)}") from None
+    clash = sorted({"smart", "sensors", "ups"} & set(features))
+    if "vm" in features and clash:
+        raise UsageError(f"a vm has no {', '.join(clash)}", hint="drop those features or 'vm'")
 
 
 def find_site(root: Path) -> SitePaths:

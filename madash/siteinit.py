@@ -19,7 +19,7 @@ from madash import credentials, pki
 from madash.certstore import KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE, Index, IndexEntry, index_to_json
 from madash.errors import UsageError
 from madash.fsutil import atomic_write, describe_os_error, make_dir, site_lock
-from madash.names import check_server_address
+from madash.names import check_maintainer, check_server_address
 from madash.render import render
 from madash.site import Site, SitePaths, parse_config
 
@@ -33,6 +33,15 @@ def check_site_name(name: str) -> str:
             hint="use letters, digits, space, '.', '_' and '-', starting with a letter or digit, at most 63 characters",
         )
     return name
+
+
+def default_maintainer(site_name: str) -> str:
+    """DEBFULLNAME/DEBEMAIL as Debian's tools use them, else an honest placeholder."""
+    email = os.environ.get("DEBEMAIL", "").strip()
+    name = os.environ.get("DEBFULLNAME", "").strip() or f"{site_name} administrators"
+    if "<" in email:
+        return email
+    return f"{name} <{email or 'madash@monitoring.invalid'}>"
 
 
 def _addresses(values: Sequence[str]) -> tuple[str, ...]:
@@ -56,12 +65,15 @@ def init_site(
     name: str | None,
     *,
     force: bool,
+    maintainer: str | None = None,
     ca_passphrase: bytes | None,
     now: dt.datetime,
 ) -> tuple[Site, Path | None]:
     """Create the site; return it and where replaced files were moved (if any)."""
     checked = _addresses(addresses)
     site_name = check_site_name(name if name is not None else checked[0])
+    if maintainer is not None:
+        check_maintainer(maintainer)
     paths = SitePaths(root.resolve())
     if not paths.root.exists():
         make_dir(paths.root, PRIVATE_DIR_MODE)
@@ -74,7 +86,7 @@ def init_site(
             )
         text = render(
             "conf/madash.toml.j2",
-            {"name": site_name, "maintainer": f"{site_name} monitoring <root@localhost>", "addresses": checked},
+            {"name": site_name, "maintainer": maintainer or default_maintainer(site_name), "addresses": checked},
         )
         site = Site(paths, parse_config(text, paths.config))
         files = _site_files(site, text, ca_passphrase, now)

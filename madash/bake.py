@@ -1,0 +1,104 @@
+"""From a PackageSpec to a .deb in dist/, with the version rule.
+
+Identical inputs give the identical .deb with the same version; any change of
+inputs (content, scripts, control fields, or the toolkit's version) gives a
+strictly higher version. The record of what each package was last built from
+is builds.json in the site; the version itself is the UTC time of the change,
+so even a lost builds.json can only move versions forward.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from debian_inspector.version import Version
+
+from madash import __version__
+from madash.deb import deb_filename, gzip_reproducibly, write_deb
+from madash.errors import SiteError
+from madash.fsutil import atomic_write, make_dir
+from madash.package import FileEntry, PackageSpec
+from madash.render import render
+from madash.site import Site
+
+
+@dataclass(frozen=True)
+class Build:
+    """What a package was last built from and what it became."""
+
+    digest: str
+    version: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class BakeResult:
+    package: str
+    version: str
+    path: Path
+    changed: bool
+
+
+def load_builds(site: Site) -> dict[str, Build]:
+    try:
+        document = json.loads(site.paths.builds.read_bytes())
+        return {name: Build(**entry) for name, entry in document.items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError) as exc:
+        raise SiteError(
+            f"{site.paths.builds} is damaged ({exc})",
+            hint="move it aside: the next bake of each package then gets a new, higher version",
+        ) from None
+
+
+def save_builds(site: Site, builds: dict[str, Build]) -> None:
+    document = {name: vars(build) for name, build in sorted(builds.items())}
+    atomic_write(site.paths.builds, (json.dumps(document, indent=2) + "\n").encode())
+
+
+def next_version(previous: str | None, now: dt.datetime) -> str:
+    candidate = now.astimezone(dt.UTC).strftime("%Y%m%d.%H%M%S")
+    if previous is not None and Version.from_string(candidate) <= Version.from_string(previous):
+        # Two changes within one second (or a clock that went back): still strictly higher.
+        candidate = f"{previous}.1"
+    return candidate
+
+
+def plan(spec: PackageSpec, previous: Build | None, now: dt.datetime) -> Build:
+    """The build this spec gets: the previous one when nothing changed, else a newer one."""
+    digest = spec.digest(salt=[__version__])
+    if previous is not None and previous.digest == digest:
+        return previous
+    return Build(digest, next_version(previous.version if previous else None, now), int(now.timestamp()))
+
+
+def with_changelog(spec: PackageSpec, build: Build, site_name: str) -> PackageSpec:
+    """Add the version-dependent changelog, which is not part of the digest."""
+    date = dt.datetime.fromtimestamp(build.epoch, dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    text = render(
+        "debian/common/changelog.j2",
+        {
+            "package": spec.name,
+            "version": build.version,
+            "toolkit_version": __version__,
+            "site_name": site_name,
+            "maintainer": spec.control["Maintainer"],
+            "date": date,
+        },
+    )
+    entry = FileEntry(f"/usr/share/doc/{spec.name}/changelog.gz", gzip_reproducibly(text.encode()))
+    return replace(spec, files=(*spec.files, entry))
+
+
+def bake(spec: PackageSpec, site: Site, build: Build, previous: Build | None) -> BakeResult:
+    """Write the .deb for build unless the very same one is already in dist/."""
+    make_dir(site.paths.dist)
+    path = site.paths.dist / deb_filename(spec.name, build.version)
+    if build == previous and path.exists():
+        return BakeResult(spec.name, build.version, path, changed=False)
+    written = write_deb(with_changelog(spec, build, site.config.site.name), build.version, site.paths.dist, build.epoch)
+    return BakeResult(spec.name, build.version, written, changed=build != previous)

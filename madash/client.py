@@ -1,0 +1,251 @@
+"""madash-client-HOST: gather a host's inputs from the site, then describe its package.
+
+gather() is the only part that reads the site; client_spec() is a pure function
+of what gather() returned, so the same inputs always give the same package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+
+from madash import __version__, credentials, pki
+from madash.certstore import load_index
+from madash.errors import PKIError, SiteError, UsageError
+from madash.maintscripts import assemble
+from madash.package import SECRET_MODE, SUDOERS_MODE, FileEntry, PackageSpec
+from madash.render import render
+from madash.site import HostSection, InternetSection, Site
+
+ETC = "/etc/madash"
+CONFIG = f"{ETC}/telegraf.conf"
+CONFIG_DIR = f"{ETC}/telegraf.d"
+ENV_FILE = f"{ETC}/telegraf.env"
+TLS_DIR = f"{ETC}/tls"
+DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
+SUDOERS = "/etc/sudoers.d/madash-telegraf"
+STATE_DIR = "/var/lib/madash-client"
+TELEGRAF = "telegraf"
+
+# Debian packages each feature needs (Depends) or is better with (Recommends).
+FEATURE_DEPENDS = {"smart": ["sudo", "smartmontools"], "docker": ["adduser"]}
+FEATURE_RECOMMENDS = {"sensors": ["lm-sensors"], "smart": ["nvme-cli"]}
+# Feature → supplementary groups of the telegraf user.
+FEATURE_GROUPS = {"docker": "docker"}
+
+
+def package_name(host: str) -> str:
+    return f"madash-client-{host}"
+
+
+@dataclass(frozen=True)
+class Snippet:
+    name: str  # file name inside /etc/madash/telegraf.d
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ClientInputs:
+    """Everything a client package is made of, read and checked."""
+
+    host: str
+    host_config: HostSection
+    site_name: str
+    maintainer: str
+    output_url: str
+    database: str
+    writer_user: str
+    writer_password: str
+    internet: InternetSection
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+    snippets: tuple[Snippet, ...]
+
+    def __repr__(self) -> str:
+        return f"ClientInputs(host={self.host!r}, <secrets hidden>)"
+
+
+def output_url(site: Site) -> str:
+    server = site.config.server
+    address = server.addresses[0]
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}:{server.door_port}"
+
+
+def _host_certificate(site: Site, host: str, now: dt.datetime) -> tuple[bytes, bytes]:
+    entry = load_index(site.paths).current("client", host)
+    if entry is None:
+        raise PKIError(f"host {host} has no certificate yet")
+    if entry.revoked_at is not None:
+        raise UsageError(
+            f"host {host}'s certificate is revoked; refusing to bake a package the server would refuse",
+            hint=f"'madash-build renew {host}' issues a new one",
+        )
+    cert_path = site.paths.clients / f"{host}.crt"
+    key_path = site.paths.clients / f"{host}.key"
+    try:
+        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+    except OSError as exc:
+        raise PKIError(f"cannot read {host}'s certificate or key: {exc}", hint=f"'madash-build renew {host}'") from None
+    cert = pki.load_cert(cert_pem, f"pki/clients/{host}.crt")
+    if cert.serial_number != entry.serial:
+        raise PKIError(
+            f"pki/clients/{host}.crt is not the certificate the index names", hint=f"'madash-build renew {host}'"
+        )
+    if pki.not_after(cert) <= now:
+        raise UsageError(
+            f"host {host}'s certificate expired on {pki.not_after(cert):%Y-%m-%d}", hint=f"'madash-build renew {host}'"
+        )
+    key = pki.load_key(key_pem, None, f"pki/clients/{host}.key")
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+        raise PKIError(
+            f"pki/clients/{host}.key does not belong to its certificate", hint=f"'madash-build renew {host}'"
+        )
+    return cert_pem, key_pem
+
+
+def read_snippets(site: Site, host: str) -> tuple[Snippet, ...]:
+    """The site's extra Telegraf snippets for every host and for this one, checked as TOML."""
+    found: list[Snippet] = []
+    for prefix, directory in (("site", site.paths.snippets), ("host", site.paths.snippets / host)):
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.conf")):
+            data = path.read_bytes()
+            try:
+                tomllib.loads(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise SiteError(f"{path}: not UTF-8 text") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise SiteError(f"{path}: {exc}", hint="fix the snippet, or move it out of snippets/") from None
+            found.append(Snippet(f"{prefix}-{path.name}", data))
+    return tuple(found)
+
+
+def gather(site: Site, host: str, now: dt.datetime) -> ClientInputs:
+    host_config = site.config.hosts.get(host)
+    if host_config is None:
+        raise UsageError(
+            f"host {host} is not in madash.toml", hint=f"add it with 'madash-build client {host} --feature ...'"
+        )
+    cert_pem, key_pem = _host_certificate(site, host, now)
+    influx = site.config.influxdb
+    return ClientInputs(
+        host=host,
+        host_config=host_config,
+        site_name=site.config.site.name,
+        maintainer=site.config.site.maintainer,
+        output_url=output_url(site),
+        database=influx.database,
+        writer_user=influx.writer_user,
+        writer_password=credentials.load(site.paths).influxdb_writer_password,
+        internet=site.config.internet,
+        ca_pem=(site.paths.pki / "ca.crt").read_bytes(),
+        cert_pem=cert_pem,
+        key_pem=key_pem,
+        snippets=read_snippets(site, host),
+    )
+
+
+def telegraf_config(inputs: ClientInputs) -> str:
+    features = sorted(inputs.host_config.features)
+    return render(
+        "conf/telegraf/client.conf.j2",
+        {
+            "host": inputs.host,
+            "site_name": inputs.site_name,
+            "features": features,
+            "tags": dict(sorted(inputs.host_config.tags.items())),
+            "interval": inputs.host_config.interval,
+            "output_url": inputs.output_url,
+            "database": inputs.database,
+            "writer_user": inputs.writer_user,
+            "env_file": ENV_FILE,
+            "tls_ca": f"{TLS_DIR}/ca.crt",
+            "tls_cert": f"{TLS_DIR}/client.crt",
+            "tls_key": f"{TLS_DIR}/client.key",
+            "ups_server": inputs.host_config.ups_server,
+            "internet": inputs.internet,
+        },
+    )
+
+
+def client_spec(inputs: ClientInputs) -> PackageSpec:
+    # Sorted: the same set of features in another order is the same package.
+    host, features = inputs.host, sorted(inputs.host_config.features)
+    name = package_name(host)
+    context = {"host": host, "package": name, "site_name": inputs.site_name, "features": features}
+    files = [
+        FileEntry(CONFIG, telegraf_config(inputs).encode(), conffile=True),
+        FileEntry(
+            ENV_FILE,
+            render("debian/client/telegraf.env.j2", {**context, "password": inputs.writer_password}).encode(),
+            SECRET_MODE,
+            conffile=True,
+        ),
+        FileEntry(f"{TLS_DIR}/ca.crt", inputs.ca_pem, conffile=True),
+        FileEntry(f"{TLS_DIR}/client.crt", inputs.cert_pem, conffile=True),
+        # 0600 root at unpack; the tls-key snippet hands it to the telegraf group.
+        FileEntry(f"{TLS_DIR}/client.key", inputs.key_pem, SECRET_MODE, conffile=True),
+        FileEntry(
+            DROPIN,
+            render(
+                "debian/client/telegraf-dropin.conf.j2",
+                {
+                    **context,
+                    "env_file": ENV_FILE,
+                    "config": CONFIG,
+                    "config_dir": CONFIG_DIR,
+                    "net_raw": "internet" in features,
+                },
+            ).encode(),
+        ),
+    ]
+    files += [FileEntry(f"{CONFIG_DIR}/{s.name}", s.data, conffile=True) for s in inputs.snippets]
+    if "smart" in features:
+        files.append(
+            FileEntry(SUDOERS, render("debian/client/sudoers.j2", context).encode(), SUDOERS_MODE, conffile=True)
+        )
+    files += common_doc_files(name, inputs.site_name, inputs.maintainer)
+    files.append(
+        FileEntry(
+            f"/usr/share/lintian/overrides/{name}", render("debian/client/lintian-overrides.j2", context).encode()
+        )
+    )
+    groups = sorted({FEATURE_GROUPS[f] for f in features if f in FEATURE_GROUPS})
+    concerns = ["tls-key", "groups", "telegraf-restart", "state"]
+    scripts = assemble(
+        name,
+        concerns,
+        {
+            **context,
+            "key_group": TELEGRAF,
+            "key_path": f"{TLS_DIR}/client.key",
+            "groups": groups,
+            "user": TELEGRAF,
+            "state_dir": STATE_DIR,
+            "service": "telegraf.service",
+        },
+    )
+    depends = ["telegraf", *sorted({d for f in features for d in FEATURE_DEPENDS.get(f, [])})]
+    recommends = sorted({d for f in features for d in FEATURE_RECOMMENDS.get(f, [])})
+    control = {
+        "Architecture": "all",
+        "Maintainer": inputs.maintainer,
+        "Depends": ", ".join(depends),
+        "Conflicts": "madash-client",
+        "Provides": "madash-client",
+        "Section": "admin",
+        "Priority": "optional",
+        "Description": render("debian/client/description.j2", context).rstrip("\n"),
+    }
+    if recommends:
+        control["Recommends"] = ", ".join(recommends)
+    return PackageSpec(name, control, tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
+
+
+def common_doc_files(package: str, site_name: str, maintainer: str) -> list[FileEntry]:
+    context = {"package": package, "site_name": site_name, "maintainer": maintainer, "toolkit_version": __version__}
+    return [FileEntry(f"/usr/share/doc/{package}/copyright", render("debian/common/copyright.j2", context).encode())]

@@ -1,0 +1,306 @@
+"""madash-client-HOST packages, read back from the built .deb."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from madash import bake, certstore, fleet
+from madash.deb import DebContents, read_deb
+from madash.errors import MadashError, UsageError
+from madash.site import Site, load_site
+from tests.conftest import NOW, Result, assert_one_line_error, snapshot
+from tests.golden import check_golden
+
+Madash = Callable[..., Result]
+
+
+def bake_host(site_dir: Path, host: str, *features: str, now: dt.datetime = NOW) -> bake.BakeResult:
+    return fleet.bake_host(
+        load_site(site_dir), host, features=list(features), interval=None, tags=None, passphrase=lambda: None, now=now
+    )
+
+
+def secrets_of(site: Site) -> dict[str, str]:
+    text = (site.paths.root / "secrets.toml").read_text()
+    return {line.split(" = ")[0]: line.split('"')[1] for line in text.splitlines() if " = " in line}
+
+
+def key_body(path: Path) -> bytes:
+    """The base64 body of a PEM key: what a leaked copy would contain, whatever its framing."""
+    return b"".join(path.read_bytes().splitlines()[1:-1])
+
+
+def all_bytes(contents: DebContents) -> bytes:
+    return (
+        b"\n".join(m.data for m in contents.members.values() if m.data) + "\n".join(contents.scripts.values()).encode()
+    )
+
+
+@pytest.fixture
+def laptop(site_dir: Path) -> tuple[Site, bake.BakeResult]:
+    result = bake_host(site_dir, "laptop", "smart", "sensors", "docker", "internet")
+    return load_site(site_dir), result
+
+
+def test_package_layout_modes_and_conffiles(laptop: tuple[Site, bake.BakeResult]) -> None:
+    _, result = laptop
+    contents = read_deb(result.path)
+    files = {path: (oct(m.mode), m.owner, m.group) for path, m in contents.members.items() if m.data is not None}
+    assert files == {
+        "/etc/madash/telegraf.conf": ("0o644", "root", "root"),
+        "/etc/madash/telegraf.env": ("0o600", "root", "root"),
+        "/etc/madash/tls/ca.crt": ("0o644", "root", "root"),
+        "/etc/madash/tls/client.crt": ("0o644", "root", "root"),
+        "/etc/madash/tls/client.key": ("0o600", "root", "root"),
+        "/etc/sudoers.d/madash-telegraf": ("0o440", "root", "root"),
+        "/lib/systemd/system/telegraf.service.d/madash.conf": ("0o644", "root", "root"),
+        "/usr/share/doc/madash-client-laptop/changelog.gz": ("0o644", "root", "root"),
+        "/usr/share/doc/madash-client-laptop/copyright": ("0o644", "root", "root"),
+        "/usr/share/lintian/overrides/madash-client-laptop": ("0o644", "root", "root"),
+    }
+    assert all(oct(m.mode) == "0o755" for m in contents.members.values() if m.data is None)
+    assert "/etc/madash/telegraf.d" in contents.members
+    assert set(contents.conffiles) == {p for p in files if p.startswith("/etc/")}
+    assert not any(p.startswith("/etc/telegraf/") for p in contents.members), "touches Telegraf's own files"
+
+
+def test_control_fields(laptop: tuple[Site, bake.BakeResult]) -> None:
+    _, result = laptop
+    control = read_deb(result.path).control
+    assert control["Package"] == "madash-client-laptop"
+    assert control["Architecture"] == "all"
+    assert control["Depends"] == "telegraf, adduser, smartmontools, sudo"
+    assert control["Recommends"] == "lm-sensors, nvme-cli"
+    assert control["Provides"] == control["Conflicts"] == "madash-client"
+    assert control["Section"] == "admin" and control["Priority"] == "optional"
+    assert control["Maintainer"].endswith("<madash@monitoring.invalid>")
+
+
+def test_carries_only_its_own_secrets(laptop: tuple[Site, bake.BakeResult], site_dir: Path) -> None:
+    site, _ = laptop
+    other = bake_host(site_dir, "desktop")
+    for result, own, foreign in [(laptop[1], "laptop", "desktop"), (other, "desktop", "laptop")]:
+        blob = all_bytes(read_deb(result.path)).replace(b"\n", b"")
+        assert key_body(site.paths.clients / f"{own}.key") in blob
+        for forbidden in (
+            site.paths.pki / "ca.key",
+            site.paths.pki / "server.key",
+            site.paths.clients / f"{foreign}.key",
+        ):
+            assert key_body(forbidden) not in blob, forbidden
+        secrets = secrets_of(site)
+        assert secrets["influxdb_writer_password"].encode() in blob
+        for name in ("influxdb_admin_password", "influxdb_reader_password", "grafana_admin_password"):
+            assert secrets[name].encode() not in blob, name
+        config = read_deb(result.path).members["/etc/madash/telegraf.conf"].data or b""
+        assert secrets["influxdb_writer_password"].encode() not in config, "password in the world-readable config"
+
+
+def test_maintainer_scripts_golden_and_shellcheck(
+    laptop: tuple[Site, bake.BakeResult], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    _, result = laptop
+    contents = read_deb(result.path)
+    assert set(contents.scripts) == {"postinst", "postrm"}
+    for name, text in contents.scripts.items():
+        check_golden(request, f"client/{name}", text)
+        path = tmp_path / name
+        path.write_text(text)
+        check = subprocess.run(["shellcheck", "--shell=sh", str(path)], capture_output=True, text=True, check=False)
+        assert check.returncode == 0, check.stdout
+    control = contents.control
+    check_golden(request, "client/control", "".join(f"{k}: {v}\n" for k, v in control.items() if k != "Version"))
+
+
+def test_sudoers_and_dropin(
+    laptop: tuple[Site, bake.BakeResult], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _, result = laptop
+    members = read_deb(result.path).members
+    sudoers = tmp_path / "sudoers"
+    sudoers.write_bytes(members["/etc/sudoers.d/madash-telegraf"].data or b"")
+    check = subprocess.run(["visudo", "-c", "-f", str(sudoers)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    check_golden(request, "client/sudoers", sudoers.read_text())
+    dropin = (members["/lib/systemd/system/telegraf.service.d/madash.conf"].data or b"").decode()
+    check_golden(request, "client/dropin.conf", dropin)
+    assert "AmbientCapabilities=CAP_NET_RAW" in dropin and "CapabilityBoundingSet" not in dropin
+
+
+def test_lintian_is_clean(laptop: tuple[Site, bake.BakeResult], site_dir: Path) -> None:
+    vm = bake_host(site_dir, "guest", "vm", "docker")
+    for result in (laptop[1], vm):
+        check = subprocess.run(
+            ["lintian", "--fail-on", "error,warning", "--pedantic", str(result.path)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_same_inputs_same_bytes_changes_higher_version(site_dir: Path) -> None:
+    first = bake_host(site_dir, "laptop", "smart")
+    data = first.path.read_bytes()
+    again = bake_host(site_dir, "laptop", "smart", now=NOW + dt.timedelta(hours=1))
+    assert (again.version, again.changed) == (first.version, False)
+    first.path.unlink()  # dist/ cleaned: the rebuild is byte-identical
+    rebuilt = bake_host(site_dir, "laptop", "smart", now=NOW + dt.timedelta(hours=2))
+    assert rebuilt.path.read_bytes() == data and rebuilt.version == first.version
+    versions = [first.version]
+    steps: list[Callable[[dt.datetime], bake.BakeResult]] = [
+        lambda now: bake_host(site_dir, "laptop", "smart", "sensors", now=now),
+        lambda now: (
+            certstore.renew_host(load_site(site_dir), "laptop", lambda: None, now),
+            bake_host(site_dir, "laptop", "smart", "sensors", now=now),
+        )[1],
+        lambda now: bake_host(site_dir, "laptop", "smart", "sensors", now=now),  # unchanged
+    ]
+    for step, at in zip(steps, (NOW, NOW, NOW - dt.timedelta(days=1)), strict=True):
+        versions.append(step(at).version)  # same or earlier clock: must still go up
+    assert versions[3] == versions[2]
+    for lower, higher in itertools.pairwise(versions[:3]):
+        assert subprocess.run(["dpkg", "--compare-versions", higher, "gt", lower], check=False).returncode == 0, (
+            versions
+        )
+
+
+def test_toolkit_version_change_gives_higher_version(site_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = bake_host(site_dir, "laptop")
+    monkeypatch.setattr(bake, "__version__", "99.0")
+    second = bake_host(site_dir, "laptop")
+    assert second.changed
+    assert (
+        subprocess.run(["dpkg", "--compare-versions", second.version, "gt", first.version], check=False).returncode == 0
+    )
+
+
+def test_host_entry_keeps_comments(site_dir: Path, madash: Madash) -> None:
+    config = site_dir / "madash.toml"
+    config.write_text(config.read_text() + "\n# my own note\n[hosts.web]  # the web server\nfeatures = []\n")
+    assert madash("--site", site_dir, "client", "web", "--feature", "docker", "--tag", "room=b12").code == 0
+    assert madash("--site", site_dir, "client", "laptop", "--feature", "smart").code == 0
+    text = config.read_text()
+    assert "# my own note" in text and "[hosts.web]  # the web server" in text
+    site = load_site(site_dir)
+    assert site.config.hosts["web"].features == ("docker",) and site.config.hosts["web"].tags == {"room": "b12"}
+    assert site.config.hosts["laptop"].features == ("smart",)
+    result = madash("--site", site_dir, "client", "web")  # from the stored entry
+    assert result.code == 0 and "(unchanged)" in result.out
+
+
+def test_client_all(site_dir: Path, madash: Madash) -> None:
+    for host in ("a1", "b2"):
+        assert madash("--site", site_dir, "client", host).code == 0
+    certstore.revoke_host(load_site(site_dir), "a1", lambda: None, NOW)
+    result = madash("--site", site_dir, "client", "--all")
+    assert result.code == 1
+    assert "madash-client-b2" in result.out
+    assert "a1: host a1's certificate is revoked" in result.err and "1 of 2 hosts failed" in result.err
+
+
+# --- bad input --------------------------------------------------------------------------
+
+
+def dist_state(site_dir: Path) -> list[str]:
+    dist = site_dir / "dist"
+    return sorted(p.name for p in dist.iterdir()) if dist.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["a_b"], "invalid host name"),
+        (["--", "-lead"], "invalid host name"),
+        (["x" * 64], "invalid host name"),
+        (["laptop", "--feature", "smrt"], "unknown feature 'smrt' (did you mean 'smart'?)"),
+        (["laptop", "--feature", "vm", "--feature", "smart"], "a vm has no smart"),
+        (["laptop", "--interval", "often"], "must be a duration"),
+        (["laptop", "--tag", "no-equals"], "invalid --tag"),
+        ([], "either a HOST or --all"),
+    ],
+)
+def test_bad_client_input_changes_nothing(site_dir: Path, madash: Madash, args: list[str], needle: str) -> None:
+    before = snapshot(site_dir)
+    assert_one_line_error(madash("--site", site_dir, "client", *args), 2, needle)
+    assert snapshot(site_dir) == before
+
+
+def test_revoked_host_is_not_baked(site_dir: Path, madash: Madash) -> None:
+    bake_host(site_dir, "laptop")
+    assert madash("--site", site_dir, "revoke", "laptop").code == 0
+    before = snapshot(site_dir)
+    assert_one_line_error(madash("--site", site_dir, "client", "laptop"), 2, "revoked", "renew laptop")
+    assert snapshot(site_dir) == before
+
+
+def test_expired_certificate_is_not_baked(site_dir: Path) -> None:
+    bake_host(site_dir, "laptop")
+    with pytest.raises(UsageError, match="certificate expired") as info:
+        bake_host(site_dir, "laptop", now=NOW + dt.timedelta(days=900))
+    assert info.value.hint == "'madash-build renew laptop'"
+
+
+def test_broken_snippet_names_file_and_line(site_dir: Path, madash: Madash) -> None:
+    (site_dir / "snippets" / "laptop").mkdir(parents=True)
+    (site_dir / "snippets" / "all.conf").write_text("[[inputs.exec]]\n  commands = ['true']\n")
+    (site_dir / "snippets" / "laptop" / "extra.conf").write_text("[[inputs.file]]\n  files = = 1\n")
+    result = madash("--site", site_dir, "client", "laptop")
+    assert_one_line_error(result, 2, "snippets/laptop/extra.conf", "line 2")
+    assert dist_state(site_dir) == []
+    (site_dir / "snippets" / "laptop" / "extra.conf").write_text("[[inputs.file]]\n  files = []\n")
+    assert madash("--site", site_dir, "client", "laptop").code == 0
+    members = read_deb(next((site_dir / "dist").glob("*.deb"))).members
+    assert "/etc/madash/telegraf.d/site-all.conf" in members and "/etc/madash/telegraf.d/host-extra.conf" in members
+
+
+def test_missing_dpkg_deb_names_the_package(site_dir: Path) -> None:
+    env = {**os.environ, "PATH": "/nonexistent"}
+    result = subprocess.run(
+        [sys.executable, "-m", "madash.cli", "--site", str(site_dir), "client", "laptop"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "madash-build: error: dpkg-deb is not installed",
+        "madash-build: hint: install it with: apt-get install dpkg",
+    ]
+    assert dist_state(site_dir) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a read-only bind mount (CI runs as root)")
+def test_dist_not_writable(site_dir: Path) -> None:
+    dist = site_dir / "dist"
+    dist.mkdir()
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(dist),
+         sys.executable, "-m", "madash.cli", "--site", str(site_dir), "client", "laptop"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result
+    assert result.stderr.startswith(f"madash-build: error: cannot write {dist}"), result.stderr
+    assert dist_state(site_dir) == []
+
+
+def test_interrupted_build_leaves_no_partial_file(site_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from madash import deb
+
+    def failing_run(*args: object, **kwargs: object) -> None:
+        raise MadashError("dpkg-deb failed with exit code 2: disk full")
+
+    monkeypatch.setattr(deb, "run", failing_run)
+    with pytest.raises(MadashError):
+        bake_host(site_dir, "laptop")
+    assert dist_state(site_dir) == []
+    assert (
+        "madash-client-laptop" not in (site_dir / "builds.json").read_text()
+        if (site_dir / "builds.json").exists()
+        else True
+    )
