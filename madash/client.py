@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from dataclasses import dataclass
+from typing import Any
 
 from madash import __version__, credentials, pki
 from madash.certstore import load_index
@@ -26,11 +27,14 @@ TLS_DIR = f"{ETC}/tls"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
 STATE_DIR = "/var/lib/madash-client"
+# Conffiles only some features ship: an upgrade without them must remove them.
+OPTIONAL_CONFFILES = (SUDOERS,)
 TELEGRAF = "telegraf"
 
 # Debian packages each feature needs (Depends) or is better with (Recommends).
 FEATURE_DEPENDS = {"smart": ["sudo", "smartmontools"], "docker": ["adduser"]}
 FEATURE_RECOMMENDS = {"sensors": ["lm-sensors"], "smart": ["nvme-cli"]}
+# Conffiles only some features ship: an upgrade without them must remove them.
 # Feature → supplementary groups of the telegraf user.
 FEATURE_GROUPS = {"docker": "docker"}
 
@@ -172,69 +176,42 @@ def telegraf_config(inputs: ClientInputs) -> str:
     )
 
 
-def client_spec(inputs: ClientInputs) -> PackageSpec:
-    # Sorted: the same set of features in another order is the same package.
-    host, features = inputs.host, sorted(inputs.host_config.features)
-    name = package_name(host)
-    context = {"host": host, "package": name, "site_name": inputs.site_name, "features": features}
+def _config_files(inputs: ClientInputs, features: list[str], context: dict[str, Any]) -> list[FileEntry]:
+    dropin = render(
+        "debian/client/telegraf-dropin.conf.j2",
+        {
+            **context,
+            "env_file": ENV_FILE,
+            "config": CONFIG,
+            "config_dir": CONFIG_DIR,
+            "net_raw": "internet" in features,
+        },
+    )
+    env = render("debian/client/telegraf.env.j2", {**context, "password": inputs.writer_password})
     files = [
         FileEntry(CONFIG, telegraf_config(inputs).encode(), conffile=True),
-        FileEntry(
-            ENV_FILE,
-            render("debian/client/telegraf.env.j2", {**context, "password": inputs.writer_password}).encode(),
-            SECRET_MODE,
-            conffile=True,
-        ),
+        FileEntry(ENV_FILE, env.encode(), SECRET_MODE, conffile=True),
         FileEntry(f"{TLS_DIR}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS_DIR}/client.crt", inputs.cert_pem, conffile=True),
         # 0600 root at unpack; the tls-key snippet hands it to the telegraf group.
         FileEntry(f"{TLS_DIR}/client.key", inputs.key_pem, SECRET_MODE, conffile=True),
-        FileEntry(
-            DROPIN,
-            render(
-                "debian/client/telegraf-dropin.conf.j2",
-                {
-                    **context,
-                    "env_file": ENV_FILE,
-                    "config": CONFIG,
-                    "config_dir": CONFIG_DIR,
-                    "net_raw": "internet" in features,
-                },
-            ).encode(),
-        ),
+        FileEntry(DROPIN, dropin.encode()),
     ]
     files += [FileEntry(f"{CONFIG_DIR}/{s.name}", s.data, conffile=True) for s in inputs.snippets]
     if "smart" in features:
-        files.append(
-            FileEntry(SUDOERS, render("debian/client/sudoers.j2", context).encode(), SUDOERS_MODE, conffile=True)
-        )
-    files += common_doc_files(name, inputs.site_name, inputs.maintainer)
-    files.append(
-        FileEntry(
-            f"/usr/share/lintian/overrides/{name}", render("debian/client/lintian-overrides.j2", context).encode()
-        )
-    )
-    groups = sorted({FEATURE_GROUPS[f] for f in features if f in FEATURE_GROUPS})
-    concerns = ["tls-key", "groups", "telegraf-restart", "state"]
-    scripts = assemble(
-        name,
-        concerns,
-        {
-            **context,
-            "key_group": TELEGRAF,
-            "key_path": f"{TLS_DIR}/client.key",
-            "groups": groups,
-            "user": TELEGRAF,
-            "state_dir": STATE_DIR,
-            "service": "telegraf.service",
-        },
-    )
+        sudoers = render("debian/client/sudoers.j2", context)
+        files.append(FileEntry(SUDOERS, sudoers.encode(), SUDOERS_MODE, conffile=True))
+    return files
+
+
+def _control(inputs: ClientInputs, features: list[str], context: dict[str, Any]) -> dict[str, str]:
     depends = ["telegraf", *sorted({d for f in features for d in FEATURE_DEPENDS.get(f, [])})]
     recommends = sorted({d for f in features for d in FEATURE_RECOMMENDS.get(f, [])})
     control = {
         "Architecture": "all",
         "Maintainer": inputs.maintainer,
         "Depends": ", ".join(depends),
+        # One site identity per machine: a second host's package is refused, not swapped in.
         "Conflicts": "madash-client",
         "Provides": "madash-client",
         "Section": "admin",
@@ -243,7 +220,34 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     }
     if recommends:
         control["Recommends"] = ", ".join(recommends)
-    return PackageSpec(name, control, tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
+    return control
+
+
+def client_spec(inputs: ClientInputs) -> PackageSpec:
+    # Sorted: the same set of features in another order is the same package.
+    host, features = inputs.host, sorted(inputs.host_config.features)
+    name = package_name(host)
+    context: dict[str, Any] = {"host": host, "package": name, "site_name": inputs.site_name, "features": features}
+    files = _config_files(inputs, features, context)
+    shipped = {f.path for f in files}
+    context["obsolete_conffiles"] = [path for path in OPTIONAL_CONFFILES if path not in shipped]
+    files += common_doc_files(name, inputs.site_name, inputs.maintainer)
+    overrides = render("debian/client/lintian-overrides.j2", context)
+    files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))
+    concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
+    # state first: its teardown (purging /var/lib/madash-client) must run last.
+    concerns += ["state", "tls-key", "groups", "telegraf-restart"]
+    script_context = {
+        **context,
+        "key_group": TELEGRAF,
+        "key_path": f"{TLS_DIR}/client.key",
+        "groups": sorted({FEATURE_GROUPS[f] for f in features if f in FEATURE_GROUPS}),
+        "user": TELEGRAF,
+        "state_dir": STATE_DIR,
+        "service": "telegraf.service",
+    }
+    scripts = assemble(name, concerns, script_context)
+    return PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
 
 
 def common_doc_files(package: str, site_name: str, maintainer: str) -> list[FileEntry]:

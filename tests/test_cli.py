@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -212,7 +211,6 @@ def test_debug_shows_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a read-only bind mount (CI runs as root)")
 def test_read_only_site_directory(site_dir: Path) -> None:
     """root ignores file modes, so a read-only site is a read-only bind mount in a private mount namespace."""
     certstore.issue_host(load_site(site_dir), "laptop", lambda: None, NOW)

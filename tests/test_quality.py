@@ -24,3 +24,10 @@ def test_ruff_format() -> None:
 def test_mypy_strict() -> None:
     result = _tool("mypy", "--no-incremental", "--cache-dir", "/dev/null")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shell_scripts_are_shellcheck_clean() -> None:
+    scripts = [str(p) for p in sorted((ROOT / "scripts").iterdir()) if p.is_file() and p.read_bytes().startswith(b"#!")]
+    scripts += [str(ROOT / ".ci" / "run"), str(ROOT / "scripts" / "lib.sh")]
+    result = subprocess.run(["shellcheck", "-x", *scripts], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
