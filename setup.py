@@ -33,7 +33,7 @@ class BuildWithTemplates(build_py):
         for name in DATA_DIRS:
             source = HERE / name
             if source.is_dir():
-                shutil.copytree(source, target / name)
+                shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 setup(
@@ -59,7 +59,18 @@ setup(
         "tomlkit>=0.11",
         "rich>=13",
     ],
-    extras_require={"test": ["pytest>=7", "mypy>=1.0", "ruff>=0.4", "setuptools>=66", "wheel", "types-setuptools"]},
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "mypy>=1.0",
+            "ruff>=0.4",
+            "setuptools>=66",
+            "wheel",
+            "types-setuptools",
+            "jsonschema",
+            "pyyaml",
+        ]
+    },
     entry_points={"console_scripts": ["madash-build = madash.cli:main"]},
     classifiers=[
         "Environment :: Console",

@@ -19,7 +19,7 @@ from debian_inspector.version import Version
 from madash import __version__
 from madash.deb import deb_filename, gzip_reproducibly, write_deb
 from madash.errors import SiteError
-from madash.fsutil import atomic_write, make_dir
+from madash.fsutil import atomic_write, make_dir, site_lock
 from madash.package import FileEntry, PackageSpec
 from madash.render import render
 from madash.site import Site
@@ -102,3 +102,16 @@ def bake(spec: PackageSpec, site: Site, build: Build, previous: Build | None) ->
         return BakeResult(spec.name, build.version, path, changed=False)
     written = write_deb(with_changelog(spec, build, site.config.site.name), build.version, site.paths.dist, build.epoch)
     return BakeResult(spec.name, build.version, written, changed=build != previous)
+
+
+def bake_package(site: Site, spec: PackageSpec, now: dt.datetime) -> BakeResult:
+    """Plan, write and record one package, under the site lock."""
+    with site_lock(site.paths.root):
+        builds = load_builds(site)
+        previous = builds.get(spec.name)
+        build = plan(spec, previous, now)
+        result = bake(spec, site, build, previous)
+        if build != previous:
+            builds[spec.name] = build
+            save_builds(site, builds)
+    return result

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from madash import __version__, certstore, fleet, status
+from madash import __version__, certstore, fleet, server, status
+from madash.bake import bake_package
 from madash.errors import MadashError, UsageError
 from madash.names import HOST_RULE
 from madash.site import load_site
@@ -175,6 +176,20 @@ def cmd_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_server(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    if args.refresh_crl:
+        certstore.refresh_crl(site, passphrase_source, now())
+        print("the CRL is rewritten with a fresh next-update date")
+    inputs = server.gather(site, now())
+    for warning in inputs.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    result = bake_package(site, server.server_spec(inputs), now())
+    state = "new version" if result.changed else "unchanged"
+    print(f"{result.package} {result.version} ({state}): {_shown(result.path)}")
+    return 0
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -301,6 +316,18 @@ def build_parser() -> Parser:
         "--tag", action="append", metavar="KEY=VALUE", help="set the host's extra tags (repeatable)"
     )
     client_cmd.set_defaults(func=cmd_client)
+
+    server_cmd = commands.add_parser(
+        "server",
+        help="bake madash-server: Grafana, InfluxDB and the probe under compose, stunnel as the TLS door",
+        description="Bake dist/madash-server_VERSION_all.deb from the site: its certificate, key, CA, CRL, "
+        "secrets and madash.toml. Refuses an expired CRL (stunnel would lock every client out) and warns "
+        "30 days ahead. Identical inputs give the identical package.",
+    )
+    server_cmd.add_argument(
+        "--refresh-crl", action="store_true", help="first rewrite the CRL with a fresh next-update (needs the CA key)"
+    )
+    server_cmd.set_defaults(func=cmd_server)
 
     listing = commands.add_parser(
         "list",

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from madash import certstore, client
-from madash.bake import BakeResult, bake, load_builds, plan, save_builds
+from madash.bake import BakeResult, bake_package
 from madash.certstore import PassphraseSource
 from madash.fsutil import site_lock
 from madash.inventory import update_host
@@ -34,13 +34,4 @@ def bake_host(
     if certstore.load_index(site.paths).current("client", host) is None:
         certstore.issue_host(site, host, passphrase, now)
     inputs = client.gather(site, host, now)
-    spec = client.client_spec(inputs)
-    with site_lock(site.paths.root):
-        builds = load_builds(site)
-        previous = builds.get(spec.name)
-        build = plan(spec, previous, now)
-        result = bake(spec, site, build, previous)
-        if build != previous:
-            builds[spec.name] = build
-            save_builds(site, builds)
-    return result
+    return bake_package(site, client.client_spec(inputs), now)

@@ -128,6 +128,17 @@ class ServerSection:
     addresses: tuple[str, ...] = field(metadata=_check(_addresses))
     door_port: int = field(default=5086, metadata=_check(_port))
     grafana_port: int = field(default=3000, metadata=_check(_port))
+    # Where stunnel listens; empty means the IP addresses among `addresses`, or
+    # every IPv4 address when there are none.
+    listen: tuple[str, ...] = field(default=(), metadata=_check(_ip_addresses))
+    # Loopback ports of the containers behind stunnel.
+    influxdb_local_port: int = field(default=8086, metadata=_check(_port))
+    grafana_local_port: int = field(default=3001, metadata=_check(_port))
+
+    def listen_addresses(self) -> tuple[str, ...]:
+        if self.listen:
+            return self.listen
+        return tuple(a for a in self.addresses if is_ip_address(a)) or ("0.0.0.0",)  # noqa: S104 - stated above
 
 
 @dataclass(frozen=True)
@@ -347,8 +358,12 @@ def parse_config(text: str, source: Path) -> SiteConfig:
 
 
 def _check_consistency(config: SiteConfig, reader: _Reader) -> None:
-    if config.server.door_port == config.server.grafana_port:
-        raise reader.fail("server.grafana_port", f"clashes with server.door_port ({config.server.door_port})")
+    ports: dict[int, str] = {}
+    for name in ("door_port", "grafana_port", "influxdb_local_port", "grafana_local_port"):
+        port = getattr(config.server, name)
+        if port in ports:
+            raise reader.fail(f"server.{name}", f"clashes with server.{ports[port]} ({port})")
+        ports[port] = name
     for host, section in config.hosts.items():
         if "vm" in section.features:
             clash = sorted({"smart", "sensors", "ups"} & set(section.features))

@@ -103,7 +103,7 @@ def _warnings(ca: CertStatus, server: CertStatus, crl: CRLStatus, hosts: tuple[C
             f"the CRL is {crl.status}"
             + (f" (next update {crl.next_update})" if crl.next_update else "")
             + ": stunnel refuses every client without a current CRL; "
-            "any PKI change or 'madash-build server' rewrites it, then install the new server package"
+            "run 'madash-build server --refresh-crl' and install the new server package"
         )
     for host in hosts:
         if host.status in ("expiring", "expired"):

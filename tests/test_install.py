@@ -38,7 +38,11 @@ def test_non_editable_install_carries_the_templates(tmp_path: Path) -> None:
     root = Path(result.stdout.strip())
     assert root == target / "madash" / "data"
     for name in ("conf", "debian", "dashboards"):
-        shipped = sorted(p.relative_to(ROOT / name) for p in (ROOT / name).rglob("*") if p.is_file())
-        installed = sorted(p.relative_to(root / name) for p in (root / name).rglob("*") if p.is_file())
+        shipped = sorted(
+            p.relative_to(ROOT / name) for p in (ROOT / name).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        )
+        installed = sorted(
+            p.relative_to(root / name) for p in (root / name).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        )
         assert installed == shipped, name
     assert (target / "bin" / "madash-build").exists()

@@ -1,0 +1,214 @@
+"""madash-server: gather the server's inputs from the site, then describe its package.
+
+Like client.py: gather() reads and checks the site (server certificate, CRL,
+secrets), server_spec() is a pure function of what it returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from madash import credentials, pki
+from madash.certstore import load_index
+from madash.client import common_doc_files
+from madash.errors import PKIError, UsageError
+from madash.maintscripts import assemble
+from madash.package import EXEC_MODE, SECRET_MODE, FileEntry, PackageSpec
+from madash.render import render
+from madash.resources import data_root
+from madash.site import Site, SiteConfig
+
+PACKAGE = "madash-server"
+ETC = "/etc/madash-server"
+TLS = f"{ETC}/tls"
+ENV_FILE = f"{ETC}/madash.env"
+STUNNEL_CONF = f"{ETC}/stunnel.conf"
+LIBEXEC = "/usr/lib/madash-server"
+DASHBOARDS = "/usr/share/madash-server/dashboards"
+DATA_DIR = "/var/lib/madash"
+UNIT_DIR = "/lib/systemd/system"
+DATASOURCE_UID = "madash-influxdb"
+CRL_WARNING = dt.timedelta(days=30)
+
+# Pinned images: a re-bake never changes what runs behind the admin's back.
+IMAGES = {
+    "influxdb": "influxdb:1.8.10",
+    "grafana": "grafana/grafana-oss:12.0.2",
+    "telegraf": "telegraf:1.32.3",
+}
+DEPENDS = "docker.io | docker-ce, docker-compose | docker-compose-plugin, stunnel4, python3"
+
+
+@dataclass(frozen=True)
+class ServerInputs:
+    config: SiteConfig
+    secrets: credentials.Credentials
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+    crl_pem: bytes
+    dashboards: tuple[tuple[str, bytes], ...]
+    warnings: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return "ServerInputs(<secrets hidden>)"
+
+
+def _read(path: Path, what: str, hint: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"the site has no {what} ({path} is missing)", hint=hint) from None
+    except OSError as exc:
+        raise PKIError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def gather(site: Site, now: dt.datetime) -> ServerInputs:
+    paths = site.paths
+    renew = "'madash-build renew --server' issues one"
+    cert_pem = _read(paths.pki / "server.crt", "server certificate", renew)
+    key_pem = _read(paths.pki / "server.key", "server key", renew)
+    cert = pki.load_cert(cert_pem, "pki/server.crt")
+    entry = load_index(paths).current("server", "server")
+    if entry is None or entry.serial != cert.serial_number or entry.revoked_at is not None:
+        raise PKIError("pki/server.crt is not the server certificate the index names", hint=renew)
+    if pki.not_after(cert) <= now:
+        raise UsageError(f"the server certificate expired on {pki.not_after(cert):%Y-%m-%d}", hint=renew)
+    key = pki.load_key(key_pem, None, "pki/server.key")
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+        raise PKIError("pki/server.key does not belong to pki/server.crt", hint=renew)
+    crl_pem = _read(paths.pki / "crl.pem", "CRL", "'madash-build server --refresh-crl' writes a new one")
+    warnings = _check_crl(crl_pem, now)
+    ca_pem = _read(paths.pki / "ca.crt", "CA certificate", "restore pki/ from your backup of the site")
+    return ServerInputs(
+        config=site.config,
+        secrets=credentials.load(paths),
+        ca_pem=ca_pem,
+        cert_pem=cert_pem,
+        key_pem=key_pem,
+        crl_pem=crl_pem,
+        dashboards=read_dashboards(),
+        warnings=warnings,
+    )
+
+
+def _check_crl(crl_pem: bytes, now: dt.datetime) -> tuple[str, ...]:
+    """An expired CRL makes stunnel refuse every client: never ship one."""
+    next_update = pki.next_update(pki.load_crl(crl_pem, "pki/crl.pem"))
+    hint = "'madash-build server --refresh-crl' rewrites it (needs the CA key)"
+    if next_update is None or next_update <= now:
+        raise UsageError("the CRL has expired: stunnel would refuse every client", hint=hint)
+    if next_update - now <= CRL_WARNING:
+        return (f"the CRL expires on {next_update:%Y-%m-%d}; {hint}",)
+    return ()
+
+
+def read_dashboards() -> tuple[tuple[str, bytes], ...]:
+    directory = data_root() / "dashboards"
+    return tuple((path.name, path.read_bytes()) for path in sorted(directory.glob("*.json")))
+
+
+def _context(config: SiteConfig) -> dict[str, Any]:
+    server = config.server
+    address = server.addresses[0]
+    host = f"[{address}]" if ":" in address else address
+    return {
+        "package": PACKAGE,
+        "site_name": config.site.name,
+        "etc": ETC,
+        "tls": TLS,
+        "env_file": ENV_FILE,
+        "stunnel_conf": STUNNEL_CONF,
+        "libexec": LIBEXEC,
+        "data_dir": DATA_DIR,
+        "dashboards_dir": DASHBOARDS,
+        "datasource_uid": DATASOURCE_UID,
+        "images": IMAGES,
+        "probe": config.internet.enabled,
+        "internet": config.internet,
+        "listen": server.listen_addresses(),
+        "door_port": server.door_port,
+        "grafana_port": server.grafana_port,
+        "influxdb_port": server.influxdb_local_port,
+        "grafana_local_port": server.grafana_local_port,
+        "grafana_url": f"https://{host}:{server.grafana_port}/",
+        "influxdb": config.influxdb,
+    }
+
+
+def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
+    secrets = {name: getattr(inputs.secrets, name) for name in vars(inputs.secrets)}
+    files = [
+        FileEntry(f"{ETC}/compose.yml", render("conf/compose.yml.j2", context).encode(), conffile=True),
+        FileEntry(
+            ENV_FILE,
+            render("debian/server/madash.env.j2", {**context, "secrets": secrets}).encode(),
+            SECRET_MODE,
+            conffile=True,
+        ),
+        FileEntry(STUNNEL_CONF, render("conf/stunnel.conf.j2", context).encode(), conffile=True),
+        # The chain: stunnel presents the CA too, for clients that lack it.
+        FileEntry(f"{TLS}/server.crt", inputs.cert_pem + inputs.ca_pem, conffile=True),
+        FileEntry(f"{TLS}/server.key", inputs.key_pem, SECRET_MODE, conffile=True),
+        FileEntry(f"{TLS}/ca.crt", inputs.ca_pem, conffile=True),
+        FileEntry(f"{TLS}/crl.pem", inputs.crl_pem, conffile=True),
+        FileEntry(
+            f"{ETC}/grafana/provisioning/datasources/madash.yaml",
+            render("conf/grafana/datasource.yaml.j2", context).encode(),
+            conffile=True,
+        ),
+        FileEntry(
+            f"{ETC}/grafana/provisioning/dashboards/madash.yaml",
+            render("conf/grafana/dashboards.yaml.j2", context).encode(),
+            conffile=True,
+        ),
+        FileEntry(f"{LIBEXEC}/compose", render("debian/server/compose.sh.j2", context).encode(), EXEC_MODE),
+        FileEntry(
+            f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), EXEC_MODE
+        ),
+        FileEntry(
+            f"{UNIT_DIR}/madash-server.service", render("debian/server/madash-server.service.j2", context).encode()
+        ),
+        FileEntry(
+            f"{UNIT_DIR}/madash-stunnel.service", render("debian/server/madash-stunnel.service.j2", context).encode()
+        ),
+    ]
+    if context["probe"]:
+        probe = render("conf/telegraf/probe.conf.j2", context)
+        files.append(FileEntry(f"{ETC}/probe/telegraf.conf", probe.encode(), conffile=True))
+    files += [FileEntry(f"{DASHBOARDS}/{name}", data) for name, data in inputs.dashboards]
+    files += common_doc_files(PACKAGE, inputs.config.site.name, inputs.config.site.maintainer)
+    files.append(
+        FileEntry(
+            f"/usr/share/lintian/overrides/{PACKAGE}", render("debian/server/lintian-overrides.j2", context).encode()
+        )
+    )
+    return files
+
+
+def server_spec(inputs: ServerInputs) -> PackageSpec:
+    context = _context(inputs.config)
+    units = [
+        {"name": "madash-stunnel.service", "on_upgrade": "try-reload-or-restart"},
+        {"name": "madash-server.service", "on_upgrade": "try-restart"},
+    ]
+    scripts = assemble(
+        PACKAGE,
+        ["data-dirs", "stunnel-key", "units"],
+        {**context, "key_path": f"{TLS}/server.key", "units": units},
+    )
+    control = {
+        "Architecture": "all",
+        "Maintainer": inputs.config.site.maintainer,
+        "Depends": DEPENDS,
+        "Section": "admin",
+        "Priority": "optional",
+        "Description": render("debian/server/description.j2", context).rstrip("\n"),
+    }
+    return PackageSpec(PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS,), scripts=scripts)
+
+
+__all__ = ["IMAGES", "ServerInputs", "gather", "server_spec"]
