@@ -14,6 +14,7 @@ root-only state file, so that a new admin password can replace the old one.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -102,11 +103,12 @@ class Influx:
             return False
 
     def query(self, q: str, auth: tuple[str, str] | None) -> list[dict[str, object]]:
-        fields = {"q": q}
-        if auth:
-            fields.update({"u": auth[0], "p": auth[1]})
-        body = urllib.parse.urlencode(fields).encode()
+        body = urllib.parse.urlencode({"q": q}).encode()
         request = urllib.request.Request(f"{self.url}/query", data=body, method="POST")  # noqa: S310
+        if auth:
+            # A header, not URL parameters: URLs end up in logs.
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
                 document = json.load(response)
