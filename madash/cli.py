@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from madash import __version__, certstore, fleet, server, status
+from madash import __version__, certstore, fleet, repo, server, signing, status
 from madash.bake import bake_package
 from madash.errors import MadashError, UsageError
 from madash.names import HOST_RULE
@@ -190,6 +190,20 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repo(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    result = repo.publish(site, now())
+    for suite, packages in result.suites.items():
+        print(f"{suite}: {', '.join(packages)}")
+    for path in result.removed:
+        print(f"removed from the pool: {path}")
+    if result.changed:
+        print(f"published in {_shown(site.paths.repo)}; hosts use {_shown(site.paths.repo / 'sources')}/HOST.sources")
+    else:
+        print(f"{_shown(site.paths.repo)} is up to date: nothing changed")
+    return 0
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -328,6 +342,16 @@ def build_parser() -> Parser:
         "--refresh-crl", action="store_true", help="first rewrite the CRL with a fresh next-update (needs the CA key)"
     )
     server_cmd.set_defaults(func=cmd_server)
+
+    repo_cmd = commands.add_parser(
+        "repo",
+        help="publish dist/ as the site's signed apt repository in repo/",
+        description="Publish the newest version of every package in dist/ into repo/: one suite per host "
+        "(dists/host-HOST, pool/host-HOST) and a shared suite for the server and the toolkit, signed with the "
+        f"site's repository key (made on first use; its passphrase from ${signing.PASSPHRASE_VARIABLE}). "
+        "Publish repo/ with any web server, or point hosts at it with file://.",
+    )
+    repo_cmd.set_defaults(func=cmd_repo)
 
     listing = commands.add_parser(
         "list",

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from madash import __version__, credentials, pki
+from madash import __version__, credentials, pki, repo, signing
 from madash.certstore import load_index
 from madash.errors import PKIError, SiteError, UsageError
 from madash.maintscripts import assemble
@@ -27,8 +28,12 @@ TLS_DIR = f"{ETC}/tls"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
 STATE_DIR = "/var/lib/madash-client"
-# Conffiles only some features ship: an upgrade without them must remove them.
-OPTIONAL_CONFFILES = (SUDOERS,)
+APT_SOURCES = "/etc/apt/sources.list.d/madash.sources"
+APT_CONF = "/etc/apt/apt.conf.d/90madash-client-certificate"
+# apt fetches as the _apt user, which may not read Telegraf's copy of the key.
+APT_KEY = f"{TLS_DIR}/apt-client.key"
+# Conffiles only some features or settings ship: an upgrade without them must remove them.
+OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, "/etc/apt/keyrings/madash.gpg", APT_CONF, APT_KEY)
 TELEGRAF = "telegraf"
 
 # Debian packages each feature needs (Depends) or is better with (Recommends).
@@ -66,6 +71,9 @@ class ClientInputs:
     cert_pem: bytes
     key_pem: bytes
     snippets: tuple[Snippet, ...]
+    apt_sources: str = ""  # empty: the site has no repository URL
+    apt_key: bytes = b""
+    apt_https_host: str = ""  # the repository's host name when it is served over https
 
     def __repr__(self) -> str:
         return f"ClientInputs(host={self.host!r}, <secrets hidden>)"
@@ -150,7 +158,20 @@ def gather(site: Site, host: str, now: dt.datetime) -> ClientInputs:
         cert_pem=cert_pem,
         key_pem=key_pem,
         snippets=read_snippets(site, host),
+        **_apt_inputs(site, host),
     )
+
+
+def _apt_inputs(site: Site, host: str) -> dict[str, Any]:
+    url = site.config.repo.url
+    if not url:
+        return {}
+    parsed = urllib.parse.urlsplit(url)
+    return {
+        "apt_sources": repo.sources_entry(site, host),
+        "apt_key": signing.site_public_key(site),
+        "apt_https_host": parsed.hostname if parsed.scheme == "https" else "",
+    }
 
 
 def telegraf_config(inputs: ClientInputs) -> str:
@@ -201,6 +222,17 @@ def _config_files(inputs: ClientInputs, features: list[str], context: dict[str, 
     if "smart" in features:
         sudoers = render("debian/client/sudoers.j2", context)
         files.append(FileEntry(SUDOERS, sudoers.encode(), SUDOERS_MODE, conffile=True))
+    if inputs.apt_sources:
+        files.append(FileEntry(APT_SOURCES, inputs.apt_sources.encode(), conffile=True))
+        files.append(FileEntry(repo.APT_KEYRING, inputs.apt_key, conffile=True))
+    if inputs.apt_https_host:
+        apt_conf = render(
+            "conf/apt/client-cert.conf.j2",
+            {**context, "host": inputs.apt_https_host, "ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/client.crt",
+             "key": APT_KEY},
+        )  # fmt: skip
+        files.append(FileEntry(APT_CONF, apt_conf.encode(), conffile=True))
+        files.append(FileEntry(APT_KEY, inputs.key_pem, SECRET_MODE, conffile=True))
     return files
 
 
@@ -237,10 +269,12 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
     # state first: its teardown (purging /var/lib/madash-client) must run last.
     concerns += ["state", "tls-key", "groups", "telegraf-restart"]
+    keys = [{"path": f"{TLS_DIR}/client.key", "group": TELEGRAF}]
+    if inputs.apt_https_host:
+        keys.append({"path": APT_KEY, "group": "_apt"})
     script_context = {
         **context,
-        "key_group": TELEGRAF,
-        "key_path": f"{TLS_DIR}/client.key",
+        "keys": keys,
         "groups": sorted({FEATURE_GROUPS[f] for f in features if f in FEATURE_GROUPS}),
         "user": TELEGRAF,
         "state_dir": STATE_DIR,

@@ -20,6 +20,7 @@ DEBIAN_PACKAGE_OF = {
     "apt-ftparchive": "apt-utils",
     "dpkg-deb": "dpkg",
     "gpg": "gpg",
+    "gpgconf": "gpgconf",
     "gpgv": "gpgv",
     "lintian": "lintian",
 }

@@ -171,6 +171,45 @@ class InternetSection:
     dns_domains: tuple[str, ...] = field(default=("debian.org",), metadata=_check(_dns_names))
 
 
+def _repo_url(value: str) -> None:
+    parsed = urllib.parse.urlsplit(value)
+    if value and (parsed.scheme not in ("file", "https", "http") or (parsed.scheme != "file" and not parsed.hostname)):
+        raise ValueError(f"{value!r} is not a file://, https:// or http:// URL")
+    if parsed.scheme == "file" and not parsed.path.startswith("/"):
+        raise ValueError(f"{value!r}: a file:// URL needs an absolute path")
+
+
+def _non_negative(value: int) -> None:
+    if value < 0:
+        raise ValueError("must be 0 or more")
+
+
+def _architectures(values: tuple[str, ...]) -> None:
+    if not values or any(not re.fullmatch(r"[a-z0-9]+", value) or value == "all" for value in values):
+        raise ValueError("must name Debian architectures such as amd64 and arm64 (not 'all')")
+
+
+def _package_names(values: tuple[str, ...]) -> None:
+    for value in values:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", value):
+            raise ValueError(f"{value!r} is not a Debian package name")
+
+
+@dataclass(frozen=True)
+class RepoSection:
+    """The site's signed apt repository (madash-build repo)."""
+
+    # Where hosts find repo/ (file:// or https://); empty: client packages carry no apt source.
+    url: str = field(default="", metadata=_check(_repo_url))
+    # Release's Valid-Until, in days from each publish; 0: none.
+    valid_days: int = field(default=0, metadata=_check(_non_negative))
+    # Older versions of each package kept in the pool for hosts mid-upgrade.
+    keep_versions: int = field(default=2, metadata=_check(_non_negative))
+    architectures: tuple[str, ...] = field(default=("amd64", "arm64", "armhf", "i386"), metadata=_check(_architectures))
+    # Packages besides madash's own to publish in the shared suite (e.g. telegraf).
+    extra_packages: tuple[str, ...] = field(default=(), metadata=_check(_package_names))
+
+
 @dataclass(frozen=True)
 class HostSection:
     features: tuple[str, ...] = field(default=(), metadata=_check(_features))
@@ -186,6 +225,7 @@ class SiteConfig:
     pki: PKISection = field(default_factory=PKISection)
     influxdb: InfluxDBSection = field(default_factory=InfluxDBSection)
     internet: InternetSection = field(default_factory=InternetSection)
+    repo: RepoSection = field(default_factory=RepoSection)
     hosts: Mapping[str, HostSection] = field(default_factory=lambda: types.MappingProxyType({}))
 
 
@@ -220,6 +260,11 @@ class SitePaths:
     def builds(self) -> Path:
         """What each package was last built from, and the version it got."""
         return self.root / "builds.json"
+
+    @property
+    def repo_key(self) -> Path:
+        """The gpg home of the repository's signing key (0700)."""
+        return self.root / "repo-key"
 
     @property
     def dist(self) -> Path:

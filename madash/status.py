@@ -78,7 +78,27 @@ def site_status(site: Site, now: dt.datetime) -> SiteStatus:
     crl = _crl_status(site, now)
     names = sorted(set(index.hosts()) | set(site.config.hosts))
     hosts = tuple(_cert_status(index.current("client", name), "client", name, now) for name in names)
-    return SiteStatus(site.config.site.name, ca, server, crl, hosts, tuple(_warnings(ca, server, crl, hosts)))
+    warnings = _warnings(ca, server, crl, hosts) + _repo_warnings(site, now)
+    return SiteStatus(site.config.site.name, ca, server, crl, hosts, tuple(warnings))
+
+
+def _repo_warnings(site: Site, now: dt.datetime) -> list[str]:
+    """apt refuses a repository whose Release has passed its Valid-Until."""
+    release = site.paths.repo / "dists" / "shared" / "Release"
+    if not release.exists():
+        return []
+    for line in release.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Valid-Until: "):
+            until = dt.datetime.strptime(line.removeprefix("Valid-Until: "), "%a, %d %b %Y %H:%M:%S UTC")
+            until = until.replace(tzinfo=pki.UTC)
+            # `repo` re-signs once half the validity has passed: from then on, say so.
+            due = min(EXPIRY_WARNING, dt.timedelta(days=site.config.repo.valid_days) / 2)
+            if until - now <= due:
+                state = "expired on" if until <= now else "expire on"
+                return [
+                    f"the repository's Release files {state} {until:%Y-%m-%d}: run 'madash-build repo' to re-sign them"
+                ]
+    return []
 
 
 def _crl_status(site: Site, now: dt.datetime) -> CRLStatus:

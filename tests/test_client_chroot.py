@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.chroot"]
 pytestmark = pytest.mark.chroot
+# What dpkg tells a maintainer script; dpkg-maintscript-helper needs it when a test runs one again.
+DPKG_ENV = {"DPKG_MAINTSCRIPT_PACKAGE": "madash-client-laptop", "DPKG_MAINTSCRIPT_NAME": "postinst"}
 
 KEY = "/etc/madash/tls/client.key"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
@@ -95,7 +97,7 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
 
     # configure may run twice.
     postinst = "/var/lib/dpkg/info/madash-client-laptop.postinst"
-    chroot.run([postinst, "configure", "0"])
+    chroot.run([postinst, "configure", "0"], env=DPKG_ENV)
     assert chroot.stat(KEY).group == "telegraf" and "docker" in groups_of(chroot, "telegraf")
 
     # Upgrade to other features, with an admin's edit of the Telegraf configuration.

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.chroot"]
 pytestmark = pytest.mark.chroot
+# What dpkg tells a maintainer script; dpkg-maintscript-helper needs it when a test runs one again.
+DPKG_ENV = {"DPKG_MAINTSCRIPT_PACKAGE": "madash-server", "DPKG_MAINTSCRIPT_NAME": "postinst"}
 UNITS = ["madash-server.service", "madash-stunnel.service"]
 
 
@@ -62,7 +64,7 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
     assert chroot.read_text("/etc/madash-server/tls/crl.pem") == (site_dir / "pki" / "crl.pem").read_text()
     assert chroot.read_text("/var/lib/madash/influxdb/marker") == "metrics\n"
     assert chroot.stat("/etc/madash-server/tls/server.key").owner == "stunnel4"
-    chroot.run(["/var/lib/dpkg/info/madash-server.postinst", "configure", "0"])  # twice is fine
+    chroot.run(["/var/lib/dpkg/info/madash-server.postinst", "configure", "0"], env=DPKG_ENV)  # twice is fine
 
     chroot.run(["dpkg", "-r", "madash-server"])
     assert chroot.read_text("/var/lib/madash/influxdb/marker") == "metrics\n"

@@ -1,0 +1,274 @@
+"""`madash-build repo`: the signed apt repository, checked with gpgv and apt-ftparchive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from madash import bake, fleet, repo, server
+from madash.site import load_site
+from tests.conftest import NOW, Result, assert_one_line_error
+
+Madash = Callable[..., Result]
+
+
+def bake_host(site_dir: Path, host: str, *features: str, now: dt.datetime = NOW) -> bake.BakeResult:
+    site = load_site(site_dir)
+    return fleet.bake_host(
+        site, host, features=list(features), interval=None, tags=None, passphrase=lambda: None, now=now
+    )
+
+
+def bake_server(site_dir: Path) -> bake.BakeResult:
+    site = load_site(site_dir)
+    return bake.bake_package(site, server.server_spec(server.gather(site, NOW)), NOW)
+
+
+def set_repo(site_dir: Path, **values: object) -> None:
+    config = site_dir / "madash.toml"
+    text = config.read_text()
+    for key, value in values.items():
+        rendered = f'"{value}"' if isinstance(value, str) else str(value).replace("'", '"')
+        text = "\n".join(
+            f"{key} = {rendered}" if line.startswith(f"{key} =") else line for line in text.splitlines()
+        ) + "\n"  # fmt: skip
+    config.write_text(text)
+
+
+@pytest.fixture
+def published(site_dir: Path) -> Path:
+    bake_host(site_dir, "laptop", "smart")
+    bake_host(site_dir, "web", "docker")
+    bake_server(site_dir)
+    repo.publish(load_site(site_dir), NOW)
+    return site_dir / "repo"
+
+
+def release_fields(path: Path) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    key = ""
+    for line in path.read_text().splitlines():
+        if line.startswith(" "):
+            fields[key] += "\n" + line.strip()
+        else:
+            key, _, value = line.partition(": ")
+            key = key.rstrip(":")
+            fields[key] = value
+    return fields
+
+
+def test_signatures_verify_with_the_exported_key(published: Path, tmp_path: Path) -> None:
+    keyring = published / "madash-archive-keyring.gpg"
+    for suite in ("shared", "host-laptop", "host-web"):
+        dists = published / "dists" / suite
+        check = subprocess.run(
+            ["gpgv", "--keyring", str(keyring), str(dists / "InRelease")], capture_output=True, check=False
+        )
+        assert check.returncode == 0, check.stderr
+        check = subprocess.run(
+            ["gpgv", "--keyring", str(keyring), str(dists / "Release.gpg"), str(dists / "Release")],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stderr
+    # Another key does not verify it.
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    gpg = ["gpg", "--batch", "--homedir", str(other)]
+    subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", "x <x@example.org>"], capture_output=True, check=True)
+    subprocess.run(
+        ["gpg", "--batch", "--homedir", str(other), "--export", "--output", str(tmp_path / "other.gpg")], check=True
+    )
+    subprocess.run(["gpgconf", "--homedir", str(other), "--kill", "gpg-agent"], check=False)
+    wrong = subprocess.run(
+        ["gpgv", "--keyring", str(tmp_path / "other.gpg"), str(published / "dists" / "shared" / "InRelease")],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert wrong.returncode != 0
+
+
+def test_release_fields_and_hashes(published: Path) -> None:
+    dists = published / "dists" / "host-laptop"
+    fields = release_fields(dists / "Release")
+    for name in ("Origin", "Label", "Suite", "Codename", "Date", "Architectures", "Components", "SHA256", "SHA512"):
+        assert name in fields, name
+    assert fields["Suite"] == fields["Codename"] == "host-laptop"
+    assert fields["Acquire-By-Hash"] == "yes" and fields["Components"] == "main"
+    assert "Valid-Until" not in fields
+    for algorithm in ("SHA256", "SHA512"):
+        entries = [line.split() for line in fields[algorithm].splitlines() if line]
+        assert {e[2].rsplit("/", 1)[1] for e in entries} == {"Packages", "Packages.gz", "Packages.xz"}
+        for digest, size, path in entries:
+            data = (dists / path).read_bytes()
+            assert hashlib.new(algorithm.lower(), data).hexdigest() == digest and len(data) == int(size)
+            assert (dists / Path(path).parent / "by-hash" / algorithm / digest).read_bytes() == data
+
+
+def test_packages_match_apt_ftparchive(published: Path) -> None:
+    ours = (published / "dists" / "host-laptop" / "main" / "binary-amd64" / "Packages").read_text()
+    theirs = subprocess.run(
+        ["apt-ftparchive", "packages", "pool/host-laptop"], cwd=published, capture_output=True, text=True, check=True
+    ).stdout
+
+    def parse(text: str) -> dict[str, str]:
+        fields: dict[str, str] = {}
+        key = ""
+        for line in text.strip().splitlines():
+            if line.startswith(" "):
+                fields[key] += "\n" + line
+            else:
+                key, _, value = line.partition(": ")
+                fields[key] = value
+        return fields
+
+    mine, reference = parse(ours), parse(theirs)
+    shared = set(reference) - {"SHA1"}  # apt-ftparchive adds SHA1, which apt no longer uses
+    assert {k: mine[k] for k in shared} == {k: reference[k] for k in shared}
+
+
+def test_each_host_sees_only_its_own_package(published: Path) -> None:
+    def listed(suite: str) -> set[str]:
+        text = (published / "dists" / suite / "main" / "binary-amd64" / "Packages").read_text()
+        return {line.split(": ")[1] for line in text.splitlines() if line.startswith("Package: ")}
+
+    assert listed("host-laptop") == {"madash-client-laptop"}
+    assert listed("host-web") == {"madash-client-web"}
+    assert listed("shared") == {"madash-server"}
+    assert [p.name for p in (published / "pool" / "host-laptop").iterdir()] == [
+        p.name for p in (published.parent / "dist").glob("madash-client-laptop_*.deb")
+    ]
+    sources = (published / "sources" / "laptop.sources").read_text()
+    assert "Suites: host-laptop shared" in sources and "Signed-By: /etc/apt/keyrings/madash.gpg" in sources
+
+
+def test_publishing_twice_changes_nothing_and_reads_nothing_again(
+    published: Path, site_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = {p: p.stat().st_mtime_ns for p in published.rglob("*") if p.is_file()}
+    target = os.readlink(published / "dists")
+    reads: list[Path] = []
+    original = repo._read_control
+    monkeypatch.setattr(repo, "_read_control", lambda path: reads.append(path) or original(path))
+    result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=1))
+    assert not result.changed and reads == []
+    assert os.readlink(published / "dists") == target
+    after = {p: p.stat().st_mtime_ns for p in published.rglob("*") if p.is_file()}
+    assert {p: t for p, t in after.items() if p.name != repo.CACHE_NAME} == {
+        p: t for p, t in before.items() if p.name != repo.CACHE_NAME
+    }
+    # One changed host: only its package is read, and a new generation replaces the old in one rename.
+    bake_host(site_dir, "laptop", "sensors", now=NOW + dt.timedelta(hours=2))
+    result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=2))
+    assert result.changed and [p.name.split("_")[0] for p in reads] == ["madash-client-laptop"]
+    assert os.readlink(published / "dists") != target
+    assert (published / target).is_dir(), "the previous generation stays for clients mid-update"
+
+
+def test_pool_keeps_the_configured_number_of_older_versions(site_dir: Path) -> None:
+    set_repo(site_dir, keep_versions=1)
+    versions = []
+    for hour, feature in enumerate(["smart", "sensors", "docker", "nvidia"]):
+        versions.append(bake_host(site_dir, "laptop", feature, now=NOW + dt.timedelta(hours=hour)).version)
+    result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=5))
+    pool = sorted(p.name.split("_")[1] for p in (site_dir / "repo" / "pool" / "host-laptop").iterdir())
+    assert pool == sorted(versions[-2:])
+    assert result.suites["host-laptop"] == [f"madash-client-laptop {versions[-1]}"]
+
+
+def test_valid_until_and_the_list_warning(published: Path, site_dir: Path, madash: Madash) -> None:
+    set_repo(site_dir, valid_days=7)
+    result = repo.publish(load_site(site_dir), dt.datetime.now(dt.UTC) - dt.timedelta(days=6, hours=12))
+    assert result.changed
+    fields = release_fields(published / "dists" / "shared" / "Release")
+    assert "Valid-Until" in fields
+    listing = madash("--site", site_dir, "list")
+    assert "warning: the repository's Release files expire on" in listing.err and "madash-build repo" in listing.err
+    assert madash("--site", site_dir, "repo").code == 0  # half the validity has passed: re-signed
+    assert "warning: the repository" not in madash("--site", site_dir, "list").err
+
+
+# --- bad input: one line, non-zero exit, nothing half-published --------------------------------
+
+
+def test_no_packages(site_dir: Path, madash: Madash) -> None:
+    assert_one_line_error(madash("--site", site_dir, "repo"), 2, "no packages to publish")
+    (site_dir / "dist").mkdir()
+    assert_one_line_error(madash("--site", site_dir, "repo"), 2, "no packages to publish")
+    assert not (site_dir / "repo" / "dists").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "needle"),
+    [
+        ("notes.txt", b"hello", "is not a .deb"),
+        ("broken_1_all.deb", b"!<arch>\ngarbage", "is not a Debian package"),
+    ],
+)
+def test_foreign_files_in_dist(
+    published: Path, site_dir: Path, madash: Madash, name: str, data: bytes, needle: str
+) -> None:
+    target = os.readlink(published / "dists")
+    (site_dir / "dist" / name).write_bytes(data)
+    assert_one_line_error(madash("--site", site_dir, "repo"), 2, name, needle)
+    assert os.readlink(published / "dists") == target
+
+
+def test_a_package_that_is_not_madash_s(published: Path, site_dir: Path, madash: Madash, tmp_path: Path) -> None:
+    from tests.standin import build_standin_telegraf
+
+    deb = build_standin_telegraf(tmp_path)
+    shutil.copy(deb, site_dir / "dist")
+    assert_one_line_error(
+        madash("--site", site_dir, "repo"), 2, "(telegraf) is not one of madash's packages", "extra_packages"
+    )
+    set_repo(site_dir, extra_packages=["telegraf"])
+    assert madash("--site", site_dir, "repo").code == 0
+    shared = (published / "dists" / "shared" / "main" / "binary-amd64" / "Packages").read_text()
+    assert "Package: telegraf" in shared
+
+
+def test_wrong_repository_passphrase(site_dir: Path, madash: Madash, monkeypatch: pytest.MonkeyPatch) -> None:
+    bake_host(site_dir, "laptop")
+    monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "right one")
+    assert madash("--site", site_dir, "repo").code == 0
+    bake_host(site_dir, "laptop", "smart", now=NOW + dt.timedelta(hours=1))
+    target = os.readlink(site_dir / "repo" / "dists")
+    monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "wrong one")
+    assert_one_line_error(madash("--site", site_dir, "repo"), 1, "does not unlock", "MADASH_REPO_PASSPHRASE")
+    assert os.readlink(site_dir / "repo" / "dists") == target
+    monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "right one")
+    assert madash("--site", site_dir, "repo").code == 0
+
+
+def test_gpg_missing_names_the_package(site_dir: Path) -> None:
+    bake_host(site_dir, "laptop")
+    result = subprocess.run(
+        [sys.executable, "-m", "madash.cli", "--site", str(site_dir), "repo"],
+        capture_output=True, text=True, env={**os.environ, "PATH": "/nonexistent"}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "madash-build: error: gpg is not installed",
+        "madash-build: hint: install it with: apt-get install gpg",
+    ]
+    assert not (site_dir / "repo" / "dists").exists()
+
+
+def test_repo_not_writable(published: Path, site_dir: Path) -> None:
+    bake_host(site_dir, "laptop", "docker", now=NOW + dt.timedelta(hours=1))
+    target = os.readlink(published / "dists")
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(published),
+         sys.executable, "-m", "madash.cli", "--site", str(site_dir), "repo"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stderr.startswith("madash-build: error: cannot write"), result.stderr
+    assert os.readlink(published / "dists") == target
