@@ -37,7 +37,7 @@ OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, "/etc/apt/keyrings/madash.gpg", APT_
 TELEGRAF = "telegraf"
 
 # Debian packages each feature needs (Depends) or is better with (Recommends).
-FEATURE_DEPENDS = {"smart": ["sudo", "smartmontools"], "docker": ["adduser"]}
+FEATURE_DEPENDS = {"smart": ["sudo", "smartmontools"]}
 FEATURE_RECOMMENDS = {"sensors": ["lm-sensors"], "smart": ["nvme-cli"]}
 # Conffiles only some features ship: an upgrade without them must remove them.
 # Feature → supplementary groups of the telegraf user.
@@ -263,6 +263,8 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     files = _config_files(inputs, features, context)
     shipped = {f.path for f in files}
     context["obsolete_conffiles"] = [path for path in OPTIONAL_CONFFILES if path not in shipped]
+    context["apt_sources"] = bool(inputs.apt_sources)
+    context["apt_https"] = bool(inputs.apt_https_host)
     files += common_doc_files(name, inputs.site_name, inputs.maintainer)
     overrides = render("debian/client/lintian-overrides.j2", context)
     files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))

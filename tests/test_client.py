@@ -77,7 +77,7 @@ def test_control_fields(laptop: tuple[Site, bake.BakeResult]) -> None:
     control = read_deb(result.path).control
     assert control["Package"] == "madash-client-laptop"
     assert control["Architecture"] == "all"
-    assert control["Depends"] == "telegraf, adduser, smartmontools, sudo"
+    assert control["Depends"] == "telegraf, smartmontools, sudo"
     assert control["Recommends"] == "lm-sensors, nvme-cli"
     assert control["Provides"] == control["Conflicts"] == "madash-client"
     assert control["Section"] == "admin" and control["Priority"] == "optional"

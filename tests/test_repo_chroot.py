@@ -1,0 +1,136 @@
+"""From the site's signed repository to `apt install` and `apt upgrade` on Debian 12, in a chroot.
+
+apt runs with Acquire::Check-Valid-Until and Acquire::Check-Date turned on (these
+machines turn them off in apt.conf.d). The stand-in telegraf is published in the
+shared suite as madash.toml's [repo] extra_packages, since InfluxData's
+repository cannot be reached here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from madash import fleet, repo
+from madash.site import load_site
+from tests.standin import build_standin_telegraf
+
+if TYPE_CHECKING:
+    from tests.chroot import Chroot
+
+pytest_plugins = ["tests.chroot"]
+pytestmark = pytest.mark.chroot
+
+CHECKS = ["-o", "Acquire::Check-Valid-Until=true", "-o", "Acquire::Check-Date=true"]
+SERVED = "/srv/madash"
+
+
+def now() -> dt.datetime:
+    # Real time: apt checks Release's Date and Valid-Until against the clock.
+    return dt.datetime.now(dt.UTC)
+
+
+def bake(site_dir: Path, host: str, *features: str) -> None:
+    fleet.bake_host(load_site(site_dir), host, features=list(features), interval=None, tags=None,
+                    passphrase=lambda: None, now=now())  # fmt: skip
+
+
+def serve(chroot: Chroot, site_dir: Path) -> None:
+    """Publish repo/ where the chroot's file:// source points."""
+    target = chroot.host_path(SERVED)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(site_dir / "repo", target, symlinks=True)
+
+
+def apt(chroot: Chroot, *args: str, check: bool = True) -> str:
+    result = chroot.run(["apt-get", *CHECKS, "-y", *args], check=check)
+    return result.stdout + result.stderr
+
+
+@pytest.fixture
+def site_with_repo(site_dir: Path, tmp_path: Path) -> Path:
+    config = site_dir / "madash.toml"
+    text = config.read_text().replace('url = ""', f'url = "file://{SERVED}"')
+    config.write_text(
+        text.replace("extra_packages = []", 'extra_packages = ["telegraf"]').replace("valid_days = 0", "valid_days = 7")
+    )
+    (site_dir / "dist").mkdir()
+    shutil.copy(build_standin_telegraf(tmp_path), site_dir / "dist")
+    return site_dir
+
+
+def test_install_and_upgrade_through_apt(chroot: Chroot, site_with_repo: Path) -> None:
+    site_dir = site_with_repo
+    bake(site_dir, "laptop", "smart")
+    bake(site_dir, "desktop")
+    repo.publish(load_site(site_dir), now())
+    serve(chroot, site_dir)
+
+    # Once, by hand: the host's source entry and the site's key. Later they come with the package.
+    chroot.write_text("/etc/apt/sources.list.d/madash.sources", (site_dir / "repo/sources/laptop.sources").read_text())
+    keyring = chroot.host_path("/etc/apt/keyrings/madash.gpg")
+    keyring.parent.mkdir(parents=True, exist_ok=True)
+    keyring.write_bytes((site_dir / "repo" / repo.KEYRING_NAME).read_bytes())
+
+    update = apt(chroot, "update")
+    assert "W:" not in update and "E:" not in update, update
+    assert "madash-client-desktop" not in chroot.run(["apt-cache", "pkgnames"]).stdout, (
+        "another host's package is visible"
+    )
+    apt(chroot, "install", "madash-client-laptop")
+    first = chroot.run(["dpkg-query", "-W", "-f", "${Version}", "madash-client-laptop"]).stdout
+    assert chroot.stat("/etc/madash/tls/client.key").group == "telegraf"
+    # The package now owns the source and the key it was installed through.
+    owners = chroot.run(["dpkg", "-S", "/etc/apt/sources.list.d/madash.sources", "/etc/apt/keyrings/madash.gpg"]).stdout
+    assert owners.count("madash-client-laptop") == 2
+
+    bake(site_dir, "laptop", "smart", "sensors")
+    repo.publish(load_site(site_dir), now())
+    serve(chroot, site_dir)
+    update = apt(chroot, "update")
+    assert "W:" not in update and "E:" not in update, update
+    apt(chroot, "upgrade")
+    second = chroot.run(["dpkg-query", "-W", "-f", "${Version}", "madash-client-laptop"]).stdout
+    assert (
+        second != first and chroot.run(["dpkg", "--compare-versions", second, "gt", first], check=False).returncode == 0
+    )
+    assert "[[inputs.sensors]]" in chroot.read_text("/etc/madash/telegraf.conf")
+
+
+def test_a_foreign_signature_and_a_tampered_index_are_refused(
+    chroot: Chroot, site_with_repo: Path, tmp_path: Path
+) -> None:
+    site_dir = site_with_repo
+    bake(site_dir, "laptop")
+    repo.publish(load_site(site_dir), now())
+    serve(chroot, site_dir)
+    chroot.write_text("/etc/apt/sources.list.d/madash.sources", (site_dir / "repo/sources/laptop.sources").read_text())
+    keyring = chroot.host_path("/etc/apt/keyrings/madash.gpg")
+    keyring.parent.mkdir(parents=True, exist_ok=True)
+
+    # Signed by another site's key: refused.
+    other = tmp_path / "other-site"
+    shutil.copytree(site_dir, other, ignore=shutil.ignore_patterns("repo", "repo-key"))
+    repo.publish(load_site(other), now())
+    keyring.write_bytes((other / "repo" / repo.KEYRING_NAME).read_bytes())
+    refused = apt(chroot, "update", check=False)
+    assert "NO_PUBKEY" in refused or "not signed" in refused or "invalid" in refused, refused
+    assert "madash-client-laptop" not in chroot.run(["apt-cache", "pkgnames"]).stdout
+
+    # The right key, but a Packages file changed after signing: refused.
+    keyring.write_bytes((site_dir / "repo" / repo.KEYRING_NAME).read_bytes())
+    served = chroot.host_path(SERVED)
+    for index in served.glob("dists/host-laptop/main/binary-*/Packages*"):
+        index.unlink()
+    packages = next(served.resolve().glob(".generations/*/dists/host-laptop/main/binary-amd64"))
+    for leftover in packages.glob("by-hash/*/*"):
+        leftover.write_bytes(b"Package: evil\nVersion: 9\n")
+    (packages / "Packages").write_text("Package: evil\nVersion: 9\nFilename: pool/evil.deb\n")
+    tampered = apt(chroot, "update", check=False)
+    assert "Hash Sum mismatch" in tampered or "File has unexpected size" in tampered, tampered
+    assert "evil" not in chroot.run(["apt-cache", "pkgnames"]).stdout
