@@ -177,17 +177,29 @@ def _client_files(paths: SitePaths, host: str, issued: pki.Issued) -> dict[Path,
 
 def issue_host(site: Site, host: str, passphrase: PassphraseSource, now: dt.datetime) -> IndexEntry:
     """Issue the first certificate of a host. Refuses a host that already has one."""
-    check_host_name(host)
+    return issue_hosts(site, [host], passphrase, now)[0]
+
+
+def issue_hosts(site: Site, hosts: list[str], passphrase: PassphraseSource, now: dt.datetime) -> list[IndexEntry]:
+    """Issue first certificates for many hosts with one index write and one CRL: a fleet's first bake."""
+    for host in hosts:
+        check_host_name(host)
     with site_lock(site.paths.root):
         index = load_index(site.paths)
-        if index.current("client", host) is not None:
-            raise UsageError(f"host {host} already has a certificate", hint=f"use 'madash-build renew {host}'")
+        for host in hosts:
+            if index.current("client", host) is not None:
+                raise UsageError(f"host {host} already has a certificate", hint=f"use 'madash-build renew {host}'")
         authority = load_authority(site.paths, passphrase)
         conf = site.config.pki
-        issued = pki.issue_client(authority.key, authority.cert, conf.key_type, host, conf.client_days, now)
-        entry = _entry("client", host, issued)
-        _commit(site, authority, index.with_entry(entry), now, _client_files(site.paths, host, issued))
-        return entry
+        entries, files = [], {}
+        for host in hosts:
+            issued = pki.issue_client(authority.key, authority.cert, conf.key_type, host, conf.client_days, now)
+            entry = _entry("client", host, issued)
+            index = index.with_entry(entry)
+            entries.append(entry)
+            files.update(_client_files(site.paths, host, issued))
+        _commit(site, authority, index, now, files)
+        return entries
 
 
 def _known_host(index: Index, host: str) -> IndexEntry:

@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from madash import __version__, certstore, fleet, repo, server, signing, status
+from madash import __version__, certstore, fleet, progress, repo, server, signing, status
 from madash.bake import bake_package
 from madash.errors import MadashError, UsageError
 from madash.names import HOST_RULE
-from madash.site import load_site
+from madash.site import Site, load_site
 from madash.siteinit import init_site
 
 PROG = "madash-build"
@@ -145,35 +145,52 @@ def cmd_client(args: argparse.Namespace) -> int:
     if args.all == (args.host is not None):
         raise UsageError("client takes either a HOST or --all", hint=f"see '{PROG} client --help'")
     features: list[str] | None = [] if args.no_features else args.feature
-    if args.all and (features is not None or args.interval or args.tag):
-        raise UsageError("--all re-bakes hosts as madash.toml describes them; it takes no host options")
-    hosts = sorted(site.config.hosts) if args.all else [args.host]
-    if args.all and not hosts:
-        raise UsageError("madash.toml has no hosts yet", hint=f"add one with '{PROG} client HOST --feature ...'")
-    failed = 0
-    for host in hosts:
-        try:
-            result = fleet.bake_host(
-                load_site(args.site) if args.all else site,
-                host,
-                features=features,
-                interval=args.interval,
-                tags=_tags(args.tag),
-                passphrase=passphrase_source,
-                now=now(),
-            )
-        except MadashError as exc:
-            if not args.all:
-                raise
-            failed += 1
-            print(f"{PROG}: error: {host}: {exc.message}", file=sys.stderr)
-            continue
-        state = "new version" if result.changed else "unchanged"
-        print(f"{result.package} {result.version} ({state}): {_shown(result.path)}")
-    if failed:
-        print(f"{PROG}: error: {failed} of {len(hosts)} hosts failed", file=sys.stderr)
-        return 1
+    if args.all:
+        if features is not None or args.interval or args.tag:
+            raise UsageError("--all re-bakes hosts as madash.toml describes them; it takes no host options")
+        return _bake_fleet(site, args.jobs)
+    result = fleet.bake_host(
+        site,
+        args.host,
+        features=features,
+        interval=args.interval,
+        tags=_tags(args.tag),
+        passphrase=passphrase_source,
+        now=now(),
+    )
+    state = "new version" if result.changed else "unchanged"
+    print(f"{result.package} {result.version} ({state}): {_shown(result.path)}")
     return 0
+
+
+def _bake_fleet(site: Site, jobs: int | None) -> int:
+    hosts = sorted(site.config.hosts)
+    if not hosts:
+        raise UsageError("madash.toml has no hosts yet", hint=f"add one with '{PROG} client HOST --feature ...'")
+    with progress.Reporter(len(hosts), "baking", interactive=sys.stdout.isatty()) as reporter:
+        items = fleet.bake_all(site, passphrase=passphrase_source, now=now(), jobs=jobs, report=reporter.advance)
+    rows = [("HOST", "VERSION", "STATE", "FILE")]
+    for item in items:
+        if item.result is None:
+            rows.append((item.host, "-", "failed", item.error or ""))
+        else:
+            state = "changed" if item.result.changed else "unchanged"
+            rows.append((item.host, item.result.version, state, _shown(item.result.path)))
+    _print_table(rows)
+    failed = [item for item in items if item.result is None]
+    changed = sum(1 for item in items if item.result is not None and item.result.changed)
+    print(
+        f"{len(items)} hosts: {changed} changed, {len(items) - changed - len(failed)} unchanged, {len(failed)} failed"
+    )
+    for item in failed:
+        print(f"{PROG}: error: {item.host}: {item.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -224,7 +241,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _print_status(report: status.SiteStatus) -> None:
-    rows = [("WHAT", "NAME", "SERIAL", "NOT AFTER", "STATUS")]
+    rows: list[tuple[str, ...]] = [("WHAT", "NAME", "SERIAL", "NOT AFTER", "STATUS")]
     rows.append(("ca", report.ca.name, report.ca.serial or "-", report.ca.not_after or "-", report.ca.status))
     rows.append(
         (
@@ -238,10 +255,8 @@ def _print_status(report: status.SiteStatus) -> None:
     rows.append(("crl", "crl.pem", f"{report.crl.revoked} revoked", report.crl.next_update or "-", report.crl.status))
     for host in report.hosts:
         rows.append(("host", host.name, host.serial or "-", host.not_after or "-", host.status))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print(f"site: {report.site}")
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _print_table(rows)
 
 
 # --- parser --------------------------------------------------------------------
@@ -328,6 +343,9 @@ def build_parser() -> Parser:
     client_cmd.add_argument("--interval", help="collection interval, e.g. 10s or 1m")
     client_cmd.add_argument(
         "--tag", action="append", metavar="KEY=VALUE", help="set the host's extra tags (repeatable)"
+    )
+    client_cmd.add_argument(
+        "--jobs", type=int, metavar="N", help="with --all: bake N hosts at once (default: the number of cores)"
     )
     client_cmd.set_defaults(func=cmd_client)
 

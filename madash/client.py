@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from madash import __version__, credentials, pki, repo, signing
-from madash.certstore import load_index
+from madash.certstore import Index, load_index
 from madash.errors import PKIError, SiteError, UsageError
 from madash.maintscripts import assemble
 from madash.package import SECRET_MODE, SUDOERS_MODE, FileEntry, PackageSpec
@@ -86,8 +86,8 @@ def output_url(site: Site) -> str:
     return f"https://{host}:{server.door_port}"
 
 
-def _host_certificate(site: Site, host: str, now: dt.datetime) -> tuple[bytes, bytes]:
-    entry = load_index(site.paths).current("client", host)
+def _host_certificate(site: Site, host: str, now: dt.datetime, index: Index | None) -> tuple[bytes, bytes]:
+    entry = (index or load_index(site.paths)).current("client", host)
     if entry is None:
         raise PKIError(f"host {host} has no certificate yet")
     if entry.revoked_at is not None:
@@ -136,13 +136,14 @@ def read_snippets(site: Site, host: str) -> tuple[Snippet, ...]:
     return tuple(found)
 
 
-def gather(site: Site, host: str, now: dt.datetime) -> ClientInputs:
+def gather(site: Site, host: str, now: dt.datetime, index: Index | None = None) -> ClientInputs:
+    """Everything HOST's package is made of; ``index`` saves re-reading pki/index.json per host in a fleet."""
     host_config = site.config.hosts.get(host)
     if host_config is None:
         raise UsageError(
             f"host {host} is not in madash.toml", hint=f"add it with 'madash-build client {host} --feature ...'"
         )
-    cert_pem, key_pem = _host_certificate(site, host, now)
+    cert_pem, key_pem = _host_certificate(site, host, now, index)
     influx = site.config.influxdb
     return ClientInputs(
         host=host,

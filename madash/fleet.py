@@ -1,17 +1,29 @@
-"""`madash-build client`: bring hosts into the inventory, give them certificates, bake their packages."""
+"""`madash-build client`: bring hosts into the inventory, give them certificates, bake their packages.
+
+One host is baked in-process. A fleet (--all) is baked by a pool of worker
+processes, one per core: each worker reads the site once, bakes one host at a
+time and keeps no package in memory, and only the parent writes builds.json,
+once, at the end. Certificates missing in the fleet are issued first, in one
+batch, so that the index and the CRL are written once rather than per host.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
 
 from madash import certstore, client
-from madash.bake import BakeResult, bake_package
-from madash.certstore import PassphraseSource
+from madash.bake import BakeResult, Build, bake, bake_package, load_builds, plan, save_builds
+from madash.certstore import Index, PassphraseSource
+from madash.errors import MadashError
 from madash.fsutil import site_lock
 from madash.inventory import update_host
 from madash.names import check_host_name
-from madash.site import Site, check_features
+from madash.site import Site, check_features, load_site
 
 
 def bake_host(
@@ -35,3 +47,81 @@ def bake_host(
         certstore.issue_host(site, host, passphrase, now)
     inputs = client.gather(site, host, now)
     return bake_package(site, client.client_spec(inputs), now)
+
+
+@dataclass(frozen=True)
+class FleetItem:
+    host: str
+    result: BakeResult | None
+    error: str | None  # one line: why this host failed
+    build: Build | None = None
+
+
+# Per worker process: the site and index, read once (see _start_worker).
+_WORKER: dict[str, object] = {}
+
+
+def _start_worker(root: str) -> None:
+    site = load_site(Path(root))
+    _WORKER["site"] = site
+    _WORKER["index"] = certstore.load_index(site.paths)
+
+
+def _bake_in_worker(host: str, previous: Build | None, now: dt.datetime) -> FleetItem:
+    site = _WORKER["site"]
+    index = _WORKER["index"]
+    assert isinstance(site, Site) and isinstance(index, Index)
+    return _bake_one(site, index, host, previous, now)
+
+
+def _bake_one(site: Site, index: Index, host: str, previous: Build | None, now: dt.datetime) -> FleetItem:
+    try:
+        spec = client.client_spec(client.gather(site, host, now, index))
+        build = plan(spec, previous, now)
+        return FleetItem(host, bake(spec, site, build, previous), None, build)
+    except MadashError as exc:
+        return FleetItem(host, None, exc.message)
+
+
+def bake_all(
+    site: Site,
+    *,
+    passphrase: PassphraseSource,
+    now: dt.datetime,
+    jobs: int | None = None,
+    report: Callable[[FleetItem], None] = lambda item: None,
+) -> list[FleetItem]:
+    """Bake every host of madash.toml; a host's failure is reported, the others still bake."""
+    hosts = sorted(site.config.hosts)
+    with site_lock(site.paths.root):
+        index = certstore.load_index(site.paths)
+        new = [h for h in hosts if index.current("client", h) is None]
+    if new:
+        certstore.issue_hosts(site, new, passphrase, now)
+    with site_lock(site.paths.root):
+        builds = load_builds(site)
+        index = certstore.load_index(site.paths)
+        workers = min(jobs or os.cpu_count() or 1, max(len(hosts), 1))
+        items = []
+        if workers <= 1:
+            for host in hosts:
+                item = _bake_one(site, index, host, builds.get(client.package_name(host)), now)
+                items.append(item)
+                report(item)
+        else:
+            with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(site.paths.root),)) as pool:
+                futures = [
+                    pool.submit(_bake_in_worker, host, builds.get(client.package_name(host)), now) for host in hosts
+                ]
+                for future in as_completed(futures):
+                    item = future.result()
+                    items.append(item)
+                    report(item)
+        changed = False
+        for item in items:
+            if item.result is not None and item.build is not None and builds.get(item.result.package) != item.build:
+                builds[item.result.package] = item.build
+                changed = True
+        if changed:
+            save_builds(site, builds)
+    return sorted(items, key=lambda item: item.host)

@@ -204,7 +204,8 @@ def test_client_all(site_dir: Path, madash: Madash) -> None:
     result = madash("--site", site_dir, "client", "--all")
     assert result.code == 1
     assert "madash-client-b2" in result.out
-    assert "a1: host a1's certificate is revoked" in result.err and "1 of 2 hosts failed" in result.err
+    assert "madash-build: error: a1: host a1's certificate is revoked" in result.err
+    assert "2 hosts: 0 changed, 1 unchanged, 1 failed" in result.out
 
 
 # --- bad input --------------------------------------------------------------------------

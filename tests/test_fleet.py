@@ -1,0 +1,59 @@
+"""Baking a fleet: every host, in parallel, with one host's failure not stopping the others."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from madash import certstore, fleet
+from madash.inventory import update_host
+from madash.site import load_site
+from tests.conftest import NOW
+
+
+def add_hosts(site_dir: Path, count: int) -> list[str]:
+    site = load_site(site_dir)
+    features = [["smart"], ["docker", "internet"], ["vm"], []]
+    hosts = [f"h{i:03d}" for i in range(count)]
+    for i, host in enumerate(hosts):
+        site = update_host(site, host, features=features[i % len(features)])
+    return hosts
+
+
+def test_parallel_fleet_bake_equals_one_by_one(site_dir: Path, tmp_path: Path) -> None:
+    hosts = add_hosts(site_dir, 12)
+    seen: list[str] = []
+    items = fleet.bake_all(
+        load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=3, report=lambda i: seen.append(i.host)
+    )
+    assert sorted(seen) == hosts and [i.host for i in items] == hosts
+    assert all(i.result is not None and i.result.changed for i in items)
+    index = certstore.load_index(load_site(site_dir).paths)
+    assert index.hosts() == hosts and index.crl_number == 2, "one batch of certificates, one CRL"
+    builds = json.loads((site_dir / "builds.json").read_text())
+    assert sorted(builds) == [f"madash-client-{h}" for h in hosts]
+
+    # The same bake one host at a time gives the same bytes.
+    parallel = {i.host: i.result.path.read_bytes() for i in items if i.result}
+    for item in items:
+        assert item.result is not None
+        item.result.path.unlink()
+    serial = fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
+    assert {i.host: i.result.path.read_bytes() for i in serial if i.result} == parallel
+
+
+def test_unchanged_hosts_are_not_rebuilt_and_failures_do_not_stop_the_rest(site_dir: Path) -> None:
+    add_hosts(site_dir, 6)
+    first = fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=2)
+    stamps = {i.host: i.result.path.stat().st_mtime_ns for i in first if i.result}
+    certstore.revoke_host(load_site(site_dir), "h002", lambda: None, NOW)
+    site = update_host(load_site(site_dir), "h004", features=["sensors"])
+    later = NOW + dt.timedelta(hours=1)
+    again = {i.host: i for i in fleet.bake_all(site, passphrase=lambda: None, now=later, jobs=2)}
+    assert again["h002"].result is None and "revoked" in (again["h002"].error or "")
+    changed = {h for h, i in again.items() if i.result and i.result.changed}
+    assert changed == {"h004"}
+    for host in ("h000", "h001", "h003", "h005"):
+        result = again[host].result
+        assert result is not None and result.path.stat().st_mtime_ns == stamps[host], f"{host} was rebuilt"
