@@ -32,6 +32,16 @@ class Build:
     digest: str
     version: str
     epoch: int
+    # A cheap fingerprint of what the package was made from (file stats, settings),
+    # so that a fleet re-bake can skip unchanged hosts without rendering them.
+    inputs: str = ""
+
+    def same_package(self, other: Build | None) -> bool:
+        return other is not None and (self.digest, self.version, self.epoch) == (
+            other.digest,
+            other.version,
+            other.epoch,
+        )
 
 
 @dataclass(frozen=True)
@@ -68,12 +78,12 @@ def next_version(previous: str | None, now: dt.datetime) -> str:
     return candidate
 
 
-def plan(spec: PackageSpec, previous: Build | None, now: dt.datetime) -> Build:
+def plan(spec: PackageSpec, previous: Build | None, now: dt.datetime, inputs: str = "") -> Build:
     """The build this spec gets: the previous one when nothing changed, else a newer one."""
     digest = spec.digest(salt=[__version__])
     if previous is not None and previous.digest == digest:
-        return previous
-    return Build(digest, next_version(previous.version if previous else None, now), int(now.timestamp()))
+        return replace(previous, inputs=inputs)
+    return Build(digest, next_version(previous.version if previous else None, now), int(now.timestamp()), inputs)
 
 
 def with_changelog(spec: PackageSpec, build: Build, site_name: str) -> PackageSpec:
@@ -98,18 +108,18 @@ def bake(spec: PackageSpec, site: Site, build: Build, previous: Build | None) ->
     """Write the .deb for build unless the very same one is already in dist/."""
     make_dir(site.paths.dist)
     path = site.paths.dist / deb_filename(spec.name, build.version)
-    if build == previous and path.exists():
+    if build.same_package(previous) and path.exists():
         return BakeResult(spec.name, build.version, path, changed=False)
     written = write_deb(with_changelog(spec, build, site.config.site.name), build.version, site.paths.dist, build.epoch)
-    return BakeResult(spec.name, build.version, written, changed=build != previous)
+    return BakeResult(spec.name, build.version, written, changed=not build.same_package(previous))
 
 
-def bake_package(site: Site, spec: PackageSpec, now: dt.datetime) -> BakeResult:
+def bake_package(site: Site, spec: PackageSpec, now: dt.datetime, inputs: str = "") -> BakeResult:
     """Plan, write and record one package, under the site lock."""
     with site_lock(site.paths.root):
         builds = load_builds(site)
         previous = builds.get(spec.name)
-        build = plan(spec, previous, now)
+        build = plan(spec, previous, now, inputs)
         result = bake(spec, site, build, previous)
         if build != previous:
             builds[spec.name] = build

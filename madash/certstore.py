@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -43,10 +44,14 @@ class Index:
     entries: tuple[IndexEntry, ...] = ()
     crl_number: int = 0
 
+    @cached_property
+    def _newest(self) -> dict[tuple[str, str], IndexEntry]:
+        # A fleet asks for a thousand hosts' certificates: one pass, not one per host.
+        return {(e.kind, e.name): e for e in self.entries}
+
     def current(self, kind: str, name: str) -> IndexEntry | None:
         """The newest certificate issued for name (revoked or not)."""
-        matching = [e for e in self.entries if e.kind == kind and e.name == name]
-        return matching[-1] if matching else None
+        return self._newest.get((kind, name))
 
     def hosts(self) -> list[str]:
         return sorted({e.name for e in self.entries if e.kind == "client"})

@@ -16,14 +16,20 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from madash import __version__, certstore, fleet, progress, repo, server, signing, status
-from madash.bake import bake_package
+from madash import __version__
 from madash.errors import MadashError, UsageError
 from madash.names import HOST_RULE
-from madash.site import Site, load_site
-from madash.siteinit import init_site
+from madash.site import load_site
+
+if TYPE_CHECKING:
+    from madash.site import Site
+    from madash.status import SiteStatus
+
+# Each command imports what it needs when it runs: cryptography, jinja2, rich and
+# python-debian together take a third of a second to import, more than a repo
+# publish with nothing to do needs in all.
 
 PROG = "madash-build"
 PASSPHRASE_VARIABLE = "MADASH_CA_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
@@ -85,6 +91,8 @@ def _new_passphrase(asked: bool) -> bytes | None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from madash.siteinit import init_site
+
     addresses = [part for value in args.server for part in value.split(",")] if args.server else []
     site, backup = init_site(
         args.site,
@@ -104,6 +112,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    from madash import certstore
+
     site = load_site(args.site)
     entry = certstore.revoke_host(site, args.host, passphrase_source, now())
     print(f"revoked {args.host}'s certificate (serial {entry.serial:x}); the CRL is rewritten")
@@ -112,6 +122,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
+    from madash import certstore
+
     site = load_site(args.site)
     if args.server == (args.host is not None):
         raise UsageError("renew takes either a HOST or --server", hint=f"see '{PROG} renew --help'")
@@ -141,6 +153,8 @@ def _tags(values: list[str] | None) -> dict[str, str] | None:
 
 
 def cmd_client(args: argparse.Namespace) -> int:
+    from madash import fleet
+
     site = load_site(args.site)
     if args.all == (args.host is not None):
         raise UsageError("client takes either a HOST or --all", hint=f"see '{PROG} client --help'")
@@ -164,6 +178,8 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def _bake_fleet(site: Site, jobs: int | None) -> int:
+    from madash import fleet, progress
+
     hosts = sorted(site.config.hosts)
     if not hosts:
         raise UsageError("madash.toml has no hosts yet", hint=f"add one with '{PROG} client HOST --feature ...'")
@@ -194,6 +210,9 @@ def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from madash import certstore, server
+    from madash.bake import bake_package
+
     site = load_site(args.site)
     if args.refresh_crl:
         certstore.refresh_crl(site, passphrase_source, now())
@@ -208,6 +227,8 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def cmd_repo(args: argparse.Namespace) -> int:
+    from madash import repo
+
     site = load_site(args.site)
     result = repo.publish(site, now())
     for suite, packages in result.suites.items():
@@ -229,6 +250,8 @@ def _shown(path: Path) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from madash import status
+
     site = load_site(args.site)
     report = status.site_status(site, now())
     if args.json:
@@ -240,7 +263,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(report: status.SiteStatus) -> None:
+def _print_status(report: SiteStatus) -> None:
     rows: list[tuple[str, ...]] = [("WHAT", "NAME", "SERIAL", "NOT AFTER", "STATUS")]
     rows.append(("ca", report.ca.name, report.ca.serial or "-", report.ca.not_after or "-", report.ca.status))
     rows.append(
@@ -366,7 +389,7 @@ def build_parser() -> Parser:
         help="publish dist/ as the site's signed apt repository in repo/",
         description="Publish the newest version of every package in dist/ into repo/: one suite per host "
         "(dists/host-HOST, pool/host-HOST) and a shared suite for the server and the toolkit, signed with the "
-        f"site's repository key (made on first use; its passphrase from ${signing.PASSPHRASE_VARIABLE}). "
+        "site's repository key (made on first use; its passphrase from $MADASH_REPO_PASSPHRASE). "
         "Publish repo/ with any web server, or point hosts at it with file://.",
     )
     repo_cmd.set_defaults(func=cmd_repo)

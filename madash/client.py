@@ -7,17 +7,20 @@ of what gather() returned, so the same inputs always give the same package.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import tomllib
 import urllib.parse
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from madash import __version__, credentials, pki, repo, signing
-from madash.certstore import Index, load_index
+from madash.certstore import Index, IndexEntry, load_index
 from madash.errors import PKIError, SiteError, UsageError
 from madash.maintscripts import assemble
 from madash.package import SECRET_MODE, SUDOERS_MODE, FileEntry, PackageSpec
 from madash.render import render
+from madash.resources import DATA_DIRS, data_root
 from madash.site import HostSection, InternetSection, Site
 
 ETC = "/etc/madash"
@@ -290,3 +293,40 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
 def common_doc_files(package: str, site_name: str, maintainer: str) -> list[FileEntry]:
     context = {"package": package, "site_name": site_name, "maintainer": maintainer, "toolkit_version": __version__}
     return [FileEntry(f"/usr/share/doc/{package}/copyright", render("debian/common/copyright.j2", context).encode())]
+
+
+def fingerprint(site: Site, host: str, entry: IndexEntry | None) -> str:
+    """What HOST's package is made of, cheaply: settings, and the stats of every input file.
+
+    Equal fingerprints mean gather() would read the same inputs, so a fleet
+    re-bake may skip the host; anything else takes the full path, which decides
+    by the package's content digest.
+    """
+    config = site.config
+    parts: list[object] = [
+        __version__,
+        _templates_stamp(),
+        config.site, config.server, config.influxdb, config.internet, config.repo, config.hosts.get(host),
+        entry,
+    ]  # fmt: skip
+    paths = [site.paths.pki / "ca.crt", site.paths.clients / f"{host}.crt", site.paths.clients / f"{host}.key",
+             site.paths.secrets, site.paths.repo_key / "public.gpg"]  # fmt: skip
+    for directory in (site.paths.snippets, site.paths.snippets / host):
+        if directory.is_dir():
+            paths += sorted(directory.glob("*.conf"))
+    for path in paths:
+        try:
+            stat = path.stat()
+            parts.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+        except FileNotFoundError:
+            parts.append((str(path), None))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+@cache
+def _templates_stamp() -> str:
+    """The templates as installed: a checkout's edits count even without a new version."""
+    root = data_root()
+    files = [p for name in DATA_DIRS for p in (root / name).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    stats = sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return hashlib.sha256(repr(stats).encode()).hexdigest()

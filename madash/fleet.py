@@ -19,6 +19,7 @@ from pathlib import Path
 from madash import certstore, client
 from madash.bake import BakeResult, Build, bake, bake_package, load_builds, plan, save_builds
 from madash.certstore import Index, PassphraseSource
+from madash.deb import deb_filename
 from madash.errors import MadashError
 from madash.fsutil import site_lock
 from madash.inventory import update_host
@@ -43,10 +44,14 @@ def bake_host(
     if features is not None or interval is not None or tags is not None or host not in site.config.hosts:
         with site_lock(site.paths.root):
             site = update_host(site, host, features=features, interval=interval, tags=tags)
-    if certstore.load_index(site.paths).current("client", host) is None:
+    index = certstore.load_index(site.paths)
+    if index.current("client", host) is None:
         certstore.issue_host(site, host, passphrase, now)
-    inputs = client.gather(site, host, now)
-    return bake_package(site, client.client_spec(inputs), now)
+        index = certstore.load_index(site.paths)
+    # Fingerprinted before gathering: an input that changes meanwhile is seen next time.
+    stamp = client.fingerprint(site, host, index.current("client", host))
+    inputs = client.gather(site, host, now, index)
+    return bake_package(site, client.client_spec(inputs), now, stamp)
 
 
 @dataclass(frozen=True)
@@ -67,20 +72,33 @@ def _start_worker(root: str) -> None:
     _WORKER["index"] = certstore.load_index(site.paths)
 
 
-def _bake_in_worker(host: str, previous: Build | None, now: dt.datetime) -> FleetItem:
+def _bake_in_worker(host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
     site = _WORKER["site"]
     index = _WORKER["index"]
     assert isinstance(site, Site) and isinstance(index, Index)
-    return _bake_one(site, index, host, previous, now)
+    return _bake_one(site, index, host, previous, stamp, now)
 
 
-def _bake_one(site: Site, index: Index, host: str, previous: Build | None, now: dt.datetime) -> FleetItem:
+def _bake_one(site: Site, index: Index, host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
     try:
         spec = client.client_spec(client.gather(site, host, now, index))
-        build = plan(spec, previous, now)
+        build = plan(spec, previous, now, stamp)
         return FleetItem(host, bake(spec, site, build, previous), None, build)
     except MadashError as exc:
         return FleetItem(host, None, exc.message)
+
+
+def _unchanged(
+    site: Site, index: Index, host: str, previous: Build | None, stamp: str, now: dt.datetime
+) -> FleetItem | None:
+    """The host's package as it stands, when nothing it is made of has changed."""
+    entry = index.current("client", host)
+    if previous is None or previous.inputs != stamp or entry is None or entry.not_after <= now:
+        return None  # an expiring certificate must meet gather()'s refusal, not a shortcut
+    path = site.paths.dist / deb_filename(client.package_name(host), previous.version)
+    if not path.exists():
+        return None
+    return FleetItem(host, BakeResult(client.package_name(host), previous.version, path, changed=False), None, previous)
 
 
 def bake_all(
@@ -101,18 +119,26 @@ def bake_all(
     with site_lock(site.paths.root):
         builds = load_builds(site)
         index = certstore.load_index(site.paths)
-        workers = min(jobs or os.cpu_count() or 1, max(len(hosts), 1))
-        items = []
+        items: list[FleetItem] = []
+        todo: list[tuple[str, Build | None, str]] = []
+        for host in hosts:
+            previous = builds.get(client.package_name(host))
+            stamp = client.fingerprint(site, host, index.current("client", host))
+            unchanged = _unchanged(site, index, host, previous, stamp, now)
+            if unchanged is None:
+                todo.append((host, previous, stamp))
+            else:
+                items.append(unchanged)
+                report(unchanged)
+        workers = min(jobs or os.cpu_count() or 1, len(todo))
         if workers <= 1:
-            for host in hosts:
-                item = _bake_one(site, index, host, builds.get(client.package_name(host)), now)
+            for host, previous, stamp in todo:
+                item = _bake_one(site, index, host, previous, stamp, now)
                 items.append(item)
                 report(item)
         else:
             with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(str(site.paths.root),)) as pool:
-                futures = [
-                    pool.submit(_bake_in_worker, host, builds.get(client.package_name(host)), now) for host in hosts
-                ]
+                futures = [pool.submit(_bake_in_worker, host, previous, stamp, now) for host, previous, stamp in todo]
                 for future in as_completed(futures):
                     item = future.result()
                     items.append(item)

@@ -44,7 +44,8 @@ class Reporter:
         self.done += 1
         if self._bar is not None:
             self._bar.update(self._task, advance=1, description=f"{self.what} {item.host}")
-        else:
-            # Plain lines for logs and pipes; the summary table follows at the end.
-            state = f"failed: {item.error}" if item.error else "done"
-            print(f"[{self.done}/{self.total}] {item.host}: {state}", file=sys.stderr)
+        elif item.error:
+            print(f"[{self.done}/{self.total}] {item.host}: failed: {item.error}", file=sys.stderr)
+        elif self.done == self.total or self.done % max(self.total // 10, 1) == 0:
+            # Plain lines for logs and pipes, every tenth of the way; the summary table follows.
+            print(f"[{self.done}/{self.total}] {self.what}", file=sys.stderr)

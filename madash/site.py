@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 import tomllib
 import types
 import typing
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from madash.errors import SiteError, UsageError
 from madash.names import check_host_name, check_maintainer, check_server_address, is_ip_address
@@ -297,7 +298,7 @@ class _Reader:
         return SiteError(f"{where}: {dotted}: {message}")
 
     def build(self, cls: type[T], table: Mapping[str, Any], prefix: str) -> T:
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cast(Hashable, cls))
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         for key in table:
             if key not in fields:
@@ -355,6 +356,12 @@ class _Reader:
         if not isinstance(value, dict):
             raise self.fail(dotted, "must be a table")
         return value
+
+
+@functools.cache
+def _type_hints(cls: Hashable) -> dict[str, Any]:
+    # Evaluating annotations is slow, and a site may have a thousand [hosts.*] tables.
+    return typing.get_type_hints(cls)
 
 
 def _join(prefix: str, key: str) -> str:

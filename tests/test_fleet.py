@@ -6,7 +6,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from madash import certstore, fleet
+import pytest
+
+from madash import certstore, client, fleet
 from madash.inventory import update_host
 from madash.site import load_site
 from tests.conftest import NOW
@@ -57,3 +59,20 @@ def test_unchanged_hosts_are_not_rebuilt_and_failures_do_not_stop_the_rest(site_
     for host in ("h000", "h001", "h003", "h005"):
         result = again[host].result
         assert result is not None and result.path.stat().st_mtime_ns == stamps[host], f"{host} was rebuilt"
+
+
+def test_rebake_with_nothing_changed_renders_nothing(site_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_hosts(site_dir, 4)
+    fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
+
+    def must_not_render(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an unchanged host was gathered and rendered again")
+
+    monkeypatch.setattr(client, "gather", must_not_render)
+    items = fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
+    assert all(i.result is not None and not i.result.changed for i in items)
+    # Any input that changes takes the full path again: here a snippet for one host.
+    (site_dir / "snippets" / "h001").mkdir(parents=True)
+    (site_dir / "snippets" / "h001" / "extra.conf").write_text("[[inputs.file]]\n  files = []\n")
+    with pytest.raises(AssertionError, match="gathered and rendered again"):
+        fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
