@@ -3,9 +3,10 @@
 Layout: dists/shared and pool/shared hold the server, the toolkit and any
 extra packages; dists/host-HOST and pool/host-HOST hold HOST's package and
 nothing else, so a web server can authorise each host by its certificate name.
-Every publish builds a complete new dists/ generation aside and swaps the
-dists symlink to it in one rename: a reader never sees a Release that does not
-match its Packages. A publish that would change nothing changes nothing.
+Every suite that changed gets a complete new generation built aside, and its
+dists/SUITE symlink is swapped to it in one rename: a reader never sees a
+Release that does not match its Packages. Unchanged suites are not touched, and
+a publish that would change nothing changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import lzma
 import os
 import shutil
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,14 +29,14 @@ from madash import signing
 from madash.errors import MadashError, UsageError
 from madash.fsutil import atomic_write, describe_os_error, make_dir, site_lock
 from madash.render import render
-from madash.site import Site
+from madash.site import RepoSection, Site
 
 SHARED = "shared"
 SHARED_PACKAGES = ("madash-server", "python3-madash", "python3-debian-inspector")
 CLIENT_PREFIX = "madash-client-"
 KEYRING_NAME = "madash-archive-keyring.gpg"
 CACHE_NAME = ".madash-cache.json"
-GENERATIONS = ".generations"
+SUITES = ".suites"
 CONTROL_FIELDS_LAST = ("Description",)
 
 
@@ -90,13 +92,15 @@ def _scan(site: Site, cache: dict[str, dict[str, object]]) -> list[Deb]:
     if not dist.is_dir():
         raise UsageError(f"no packages to publish: {dist} does not exist", hint="bake some with 'madash-build client'")
     debs = []
-    for path in sorted(dist.iterdir()):
-        if path.name.startswith("."):
+    # scandir's entries carry their stat: a thousand packages cost one directory read.
+    for entry in sorted(os.scandir(dist), key=lambda e: e.name):
+        path = dist / entry.name
+        if entry.name.startswith("."):
             continue  # a bake in progress
-        if path.suffix != ".deb" or not path.is_file():
+        if not entry.name.endswith(".deb") or not entry.is_file():
             raise UsageError(f"{path} is not a .deb", hint="dist/ holds only packages; move other files elsewhere")
-        stat = path.stat()
-        key = path.name
+        stat = entry.stat()
+        key = entry.name
         cached = cache.get(key)
         if not (cached and cached["size"] == stat.st_size and cached["mtime_ns"] == stat.st_mtime_ns):
             data = path.read_bytes()
@@ -167,7 +171,10 @@ def _indexes(packages_text: bytes, architectures: tuple[str, ...]) -> list[Index
     compressed = {
         "Packages": packages_text,
         "Packages.gz": gzip.compress(packages_text, compresslevel=9, mtime=0),
-        "Packages.xz": lzma.compress(packages_text, preset=6),
+        # A 1 MiB dictionary: preset 6's 64 MiB only costs time on indexes this small.
+        "Packages.xz": lzma.compress(
+            packages_text, filters=[{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
+        ),
     }
     for arch in architectures:
         files += [IndexFile(f"main/binary-{arch}/{name}", data) for name, data in compressed.items()]
@@ -206,175 +213,250 @@ def _rfc2822(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S UTC")
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    make_dir(target.parent)
-    if target.exists():
-        return
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-        tmp.chmod(0o644)
-    tmp.replace(target)
+def _fill_pool(repo_dir: Path, suites: dict[str, dict[str, list[Deb]]], keep_versions: int) -> set[str]:
+    """Link (or copy) into pool/SUITE/ each package's newest and keep_versions older versions.
+
+    Returns what the pool must keep, as "SUITE/FILE"; one directory read per suite
+    rather than a stat per package.
+    """
+    keep: set[str] = set()
+    for suite, packages in suites.items():
+        pool = repo_dir / "pool" / suite
+        pool.mkdir(parents=True, exist_ok=True)
+        present = set(os.listdir(pool))
+        for versions in packages.values():
+            for deb in versions[: 1 + keep_versions]:
+                name = deb.path.name
+                keep.add(f"{suite}/{name}")
+                if name not in present:
+                    tmp = pool / f".{name}.tmp"
+                    try:
+                        os.link(deb.path, tmp)
+                    except OSError:
+                        shutil.copyfile(deb.path, tmp)
+                        tmp.chmod(0o644)
+                    tmp.replace(pool / name)
+    return keep
 
 
-def publish(site: Site, now: dt.datetime) -> PublishResult:
+def publish(site: Site, now: dt.datetime, jobs: int | None = None) -> PublishResult:
     with site_lock(site.paths.root):
-        return _publish(site, now)
+        return _publish(site, now, jobs)
 
 
-def _publish(site: Site, now: dt.datetime) -> PublishResult:
+@dataclass(frozen=True)
+class SuiteState:
+    """What a suite's current generation was made from: enough to tell whether to rebuild it."""
+
+    generation: str
+    packages_sha256: str
+    architectures: tuple[str, ...]
+    valid_until: str  # "" when none
+
+
+def _load_state(path: Path) -> tuple[dict[str, dict[str, object]], dict[str, SuiteState], str]:
+    if not path.exists():
+        return {}, {}, ""
+    try:
+        document = json.loads(path.read_text())
+        suites = {
+            name: SuiteState(s["generation"], s["packages_sha256"], tuple(s["architectures"]), s["valid_until"])
+            for name, s in document["suites"].items()
+        }
+        return document["debs"], suites, document.get("sources", "")
+    except (ValueError, KeyError, TypeError):
+        return {}, {}, ""  # a damaged cache only costs re-reading the packages
+
+
+def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
     repo_dir = site.paths.repo
     make_dir(repo_dir)
-    cache_path = repo_dir / CACHE_NAME
-    cache: dict[str, dict[str, object]] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    state_path = repo_dir / CACHE_NAME
+    cache, state, sources_state = _load_state(state_path)
     conf = site.config.repo
     suites = _newest(_scan(site, cache), conf.extra_packages)
 
-    # The pool: the newest version of each package and up to keep_versions older ones.
-    packages_texts: dict[str, bytes] = {}
-    keep: set[Path] = set()
-    for suite, packages in sorted(suites.items()):
-        stanzas = []
-        for _, versions in sorted(packages.items()):
-            for deb in versions[: 1 + conf.keep_versions]:
-                target = repo_dir / "pool" / suite / deb.path.name
-                _link_or_copy(deb.path, target)
-                keep.add(target)
-            newest = versions[0]
-            stanzas.append(_stanza(newest, f"pool/{suite}/{newest.path.name}"))
-        packages_texts[suite] = "\n".join(stanzas).encode()
-    removed = _prune_pool(repo_dir, keep)
+    packages_texts = {
+        suite: "\n".join(
+            _stanza(versions[0], f"pool/{suite}/{versions[0].path.name}") for _, versions in sorted(packages.items())
+        ).encode()
+        for suite, packages in sorted(suites.items())
+    }
 
-    current = repo_dir / "dists"
-    changed = _differs(current, packages_texts, conf.architectures, conf.valid_days, now)
-    if changed:
+    published = set(os.listdir(repo_dir / "dists")) if (repo_dir / "dists").is_dir() else set()
+    stale = [
+        s for s, text in packages_texts.items() if s not in published or _needs_rebuild(state.get(s), text, conf, now)
+    ]
+    gone = sorted(set(state) - set(packages_texts))
+    # Only the suites that change have anything to add to or remove from the pool.
+    keep = _fill_pool(repo_dir, {s: suites[s] for s in stale}, conf.keep_versions)
+    if stale or gone:
         with signing.signing_key(site) as key:
-            generation = _build_generation(site, key, packages_texts, now)
-            _swap(repo_dir, generation)
-            signing.export_public_key(key, repo_dir / KEYRING_NAME)
+            built = _build_suites(site, key, {s: packages_texts[s] for s in stale}, now, jobs)
+            for suite, suite_state in built.items():
+                _swap_suite(repo_dir, suite, suite_state.generation)
+                state[suite] = suite_state
+            for suite in gone:
+                _drop_suite(repo_dir, suite)
+                del state[suite]
+        keyring = repo_dir / KEYRING_NAME
+        public = signing.site_public_key(site)
+        if not keyring.exists() or keyring.read_bytes() != public:
+            atomic_write(keyring, public)
+    sources_stamp = hashlib.sha256(
+        repr((conf.url, sorted(site.config.hosts), site.config.site.name)).encode()
+    ).hexdigest()
+    if sources_stamp != sources_state or not (repo_dir / "sources").is_dir():
         _write_sources(site)
-    atomic_write(cache_path, json.dumps(cache, sort_keys=True).encode())
+    removed = _prune_pool(repo_dir, keep, stale, gone)
+    document = {
+        "debs": cache,
+        "suites": {name: vars(s) | {"architectures": list(s.architectures)} for name, s in state.items()},
+        "sources": sources_stamp,
+    }
+    encoded = json.dumps(document, sort_keys=True).encode()
+    if not state_path.exists() or state_path.read_bytes() != encoded:
+        atomic_write(state_path, encoded)
     listing = {
         suite: [f"{name} {versions[0].version}" for name, versions in sorted(packages.items())]
         for suite, packages in sorted(suites.items())
     }
-    return PublishResult(changed, listing, removed)
+    return PublishResult(bool(stale or gone or removed), listing, removed)
 
 
-def _prune_pool(repo_dir: Path, keep: set[Path]) -> list[str]:
+def _prune_pool(repo_dir: Path, keep: set[str], changed: list[str], gone: list[str]) -> list[str]:
+    """Remove what the pool no longer needs: older versions past keep_versions, hosts gone."""
     removed = []
     pool = repo_dir / "pool"
-    for path in sorted(pool.rglob("*.deb")) if pool.is_dir() else []:
-        if path not in keep:
-            path.unlink()
-            removed.append(str(path.relative_to(repo_dir)))
-    for directory in sorted(pool.iterdir()) if pool.is_dir() else []:
-        if directory.is_dir() and not any(directory.iterdir()):
-            directory.rmdir()
+    for suite in sorted({*changed, *gone}):
+        if not (pool / suite).is_dir():
+            continue
+        names = sorted(os.listdir(pool / suite))
+        for name in names:
+            if name.endswith(".deb") and f"{suite}/{name}" not in keep:
+                os.unlink(pool / suite / name)
+                removed.append(f"pool/{suite}/{name}")
+        if not any(f"{suite}/{name}" in keep for name in names):
+            shutil.rmtree(pool / suite)
     return removed
 
 
-def _differs(
-    current: Path, packages: dict[str, bytes], architectures: tuple[str, ...], valid_days: int, now: dt.datetime
-) -> bool:
-    """Whether a publish would change anything a client sees."""
-    if not current.is_dir():
+def _needs_rebuild(state: SuiteState | None, packages: bytes, conf: RepoSection, now: dt.datetime) -> bool:
+    """Whether a suite's clients would see anything new: its packages, settings, or a due re-sign."""
+    if state is None:
         return True
-    suites_now = {p.name for p in current.iterdir() if p.is_dir()}
-    if suites_now != set(packages):
+    if state.packages_sha256 != hashlib.sha256(packages).hexdigest() or state.architectures != conf.architectures:
         return True
-    for suite, text in packages.items():
-        release = current / suite / "Release"
-        if not release.exists():
-            return True
-        fields = dict(line.split(": ", 1) for line in release.read_text().splitlines() if ": " in line)
-        if fields.get("Architectures", "").split() != list(architectures):
-            return True
-        if bool(valid_days) != ("Valid-Until" in fields):
-            return True
-        if valid_days:
-            until = dt.datetime.strptime(fields["Valid-Until"], "%a, %d %b %Y %H:%M:%S UTC").replace(tzinfo=dt.UTC)
-            # Re-sign once half the validity has passed, long before apt would refuse.
-            if until - now < dt.timedelta(days=valid_days) / 2:
-                return True
-        for arch in architectures:
-            index = current / suite / "main" / f"binary-{arch}" / "Packages"
-            if not index.exists() or index.read_bytes() != text:
-                return True
+    if bool(conf.valid_days) != bool(state.valid_until):
+        return True
+    if conf.valid_days:
+        until = dt.datetime.strptime(state.valid_until, "%a, %d %b %Y %H:%M:%S UTC").replace(tzinfo=dt.UTC)
+        # Re-sign once half the validity has passed, long before apt would refuse.
+        return until - now < dt.timedelta(days=conf.valid_days) / 2
     return False
 
 
-def _build_generation(site: Site, key: signing.SigningKey, packages: dict[str, bytes], now: dt.datetime) -> Path:
-    repo_dir = site.paths.repo
-    generations = repo_dir / GENERATIONS
-    make_dir(generations)
-    name = now.strftime("%Y%m%dT%H%M%S%fZ")
-    generation = generations / name
-    if generation.exists():
-        shutil.rmtree(generation)
-    previous = (repo_dir / "dists").resolve() if (repo_dir / "dists").is_symlink() else None
+def _build_suites(
+    site: Site, key: signing.SigningKey, packages: dict[str, bytes], now: dt.datetime, jobs: int | None
+) -> dict[str, SuiteState]:
+    """New generations of the given suites, built aside in parallel (gpg dominates: one process per signature)."""
+    generation = now.strftime("%Y%m%dT%H%M%S%fZ")
+    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+        futures = {
+            suite: pool.submit(_build_suite, site, key, suite, text, generation, now)
+            for suite, text in packages.items()
+        }
+        return {suite: future.result() for suite, future in futures.items()}
+
+
+def _build_suite(
+    site: Site, key: signing.SigningKey, suite: str, packages: bytes, generation: str, now: dt.datetime
+) -> SuiteState:
+    conf = site.config.repo
+    target = site.paths.repo / SUITES / suite / generation
+    if target.exists():
+        shutil.rmtree(target)
     try:
-        for suite, text in sorted(packages.items()):
-            suite_dir = generation / "dists" / suite
-            files = _indexes(text, site.config.repo.architectures)
-            for index in files:
-                atomic_write_mkdir(suite_dir / index.path, index.data)
-                # By-hash copies, so that a client holding an older InRelease still finds its indexes.
-                for algorithm in ("SHA256", "SHA512"):
-                    digest = hashlib.new(algorithm.lower(), index.data).hexdigest()
-                    by_hash = suite_dir / Path(index.path).parent / "by-hash" / algorithm / digest
-                    atomic_write_mkdir(by_hash, index.data)
-            if previous is not None:
-                _carry_by_hash(previous / suite, suite_dir)
-            release = _release(site, suite, files, now)
-            inrelease, detached = signing.sign_release(key, release)
-            atomic_write(suite_dir / "Release", release)
-            atomic_write(suite_dir / "InRelease", inrelease)
-            atomic_write(suite_dir / "Release.gpg", detached)
+        files = _indexes(packages, conf.architectures)
+        written: dict[str, Path] = {}
+        for index in files:
+            # Identical indexes for every architecture: written once, hard-linked after.
+            name = Path(index.path).name
+            first = written.get(name)
+            path = target / index.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if first is None:
+                path.write_bytes(index.data)
+                written[name] = path
+            else:
+                os.link(first, path)
+            # By-hash copies, so that a client holding the previous InRelease still finds its indexes.
+            for algorithm in ("SHA256", "SHA512"):
+                by_hash = path.parent / "by-hash" / algorithm / hashlib.new(algorithm.lower(), index.data).hexdigest()
+                by_hash.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, by_hash)
+        _carry_by_hash(site.paths.repo / "dists" / suite, target)
+        release = _release(site, suite, files, now)
+        inrelease, detached = signing.sign_release(key, release)
+        (target / "Release").write_bytes(release)
+        (target / "InRelease").write_bytes(inrelease)
+        (target / "Release.gpg").write_bytes(detached)
+        for path in target.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        valid_until = _rfc2822(now + dt.timedelta(days=conf.valid_days)) if conf.valid_days else ""
+        return SuiteState(generation, hashlib.sha256(packages).hexdigest(), conf.architectures, valid_until)
     except OSError as exc:
-        shutil.rmtree(generation, ignore_errors=True)
-        raise describe_os_error(exc, generation) from exc
+        shutil.rmtree(target, ignore_errors=True)
+        raise describe_os_error(exc, target) from exc
     except BaseException:
-        shutil.rmtree(generation, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
         raise
-    return generation
 
 
 def _carry_by_hash(old_suite: Path, new_suite: Path) -> None:
-    """Keep the previous generation's by-hash files (one generation back, no further)."""
+    """Keep the previous generation's indexes reachable by hash (one generation back)."""
     if not old_suite.is_dir():
         return
-    for path in old_suite.glob("main/binary-*/*"):
-        if path.is_file() and path.name.startswith("Packages"):
-            relative = path.relative_to(old_suite)
-            for algorithm in ("SHA256", "SHA512"):
-                digest = hashlib.new(algorithm.lower(), path.read_bytes()).hexdigest()
-                target = new_suite / relative.parent / "by-hash" / algorithm / digest
-                if not target.exists():
-                    atomic_write_mkdir(target, path.read_bytes())
+    for path in old_suite.glob("main/binary-*/Packages*"):
+        relative = path.relative_to(old_suite)
+        data = path.read_bytes()
+        for algorithm in ("SHA256", "SHA512"):
+            target = (
+                new_suite / relative.parent / "by-hash" / algorithm / hashlib.new(algorithm.lower(), data).hexdigest()
+            )
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
 
 
-def atomic_write_mkdir(path: Path, data: bytes) -> None:
-    make_dir(path.parent)
-    atomic_write(path, data)
+def _swap_suite(repo_dir: Path, suite: str, generation: str) -> None:
+    """Point dists/SUITE at its new generation in one rename; keep only the previous one besides.
 
-
-def _swap(repo_dir: Path, generation: Path) -> None:
-    """Point repo/dists at the new generation in one rename; drop generations before the previous one."""
-    link = repo_dir / "dists"
+    Each suite is swapped on its own, so a client reading one suite's Release and
+    Packages always gets one generation's, and a publish touches only changed suites.
+    """
+    os.sync()  # the new generation is on disk before anything points at it
+    dists = repo_dir / "dists"
+    make_dir(dists)
+    link = dists / suite
     if link.exists() and not link.is_symlink():
-        raise MadashError(f"{link} is not madash's", hint="move it aside; madash keeps dists/ as a symlink")
-    previous = link.resolve().parent if link.is_symlink() else None
-    tmp = repo_dir / ".dists.new"
+        raise MadashError(f"{link} is not madash's", hint="move it aside; madash keeps dists/SUITE as symlinks")
+    previous = link.resolve().name if link.is_symlink() else None
+    tmp = dists / f".{suite}.new"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
-    tmp.symlink_to(generation.relative_to(repo_dir) / "dists")
+    tmp.symlink_to(Path("..") / SUITES / suite / generation)
     tmp.replace(link)
-    for old in (repo_dir / GENERATIONS).iterdir():
-        if old not in (generation, previous):
+    for old in (repo_dir / SUITES / suite).iterdir():
+        if old.name not in (generation, previous):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _drop_suite(repo_dir: Path, suite: str) -> None:
+    link = repo_dir / "dists" / suite
+    if link.is_symlink():
+        link.unlink()
+    shutil.rmtree(repo_dir / SUITES / suite, ignore_errors=True)
 
 
 def _write_sources(site: Site) -> None:
@@ -382,7 +464,10 @@ def _write_sources(site: Site) -> None:
     sources_dir = site.paths.repo / "sources"
     make_dir(sources_dir)
     for host in sorted(site.config.hosts):
-        atomic_write(sources_dir / f"{host}.sources", sources_entry(site, host).encode())
+        path = sources_dir / f"{host}.sources"
+        entry = sources_entry(site, host).encode()
+        if not path.exists() or path.read_bytes() != entry:  # a thousand hosts: write only what changed
+            atomic_write(path, entry)
 
 
 APT_KEYRING = "/etc/apt/keyrings/madash.gpg"

@@ -152,13 +152,14 @@ def test_publishing_twice_changes_nothing_and_reads_nothing_again(
     published: Path, site_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = {p: p.stat().st_mtime_ns for p in published.rglob("*") if p.is_file()}
-    target = os.readlink(published / "dists")
+    target = os.readlink(published / "dists" / "host-laptop")
+    web = os.readlink(published / "dists" / "host-web")
     reads: list[Path] = []
     original = repo._read_control
     monkeypatch.setattr(repo, "_read_control", lambda path: reads.append(path) or original(path))
     result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=1))
     assert not result.changed and reads == []
-    assert os.readlink(published / "dists") == target
+    assert os.readlink(published / "dists" / "host-laptop") == target
     after = {p: p.stat().st_mtime_ns for p in published.rglob("*") if p.is_file()}
     assert {p: t for p, t in after.items() if p.name != repo.CACHE_NAME} == {
         p: t for p, t in before.items() if p.name != repo.CACHE_NAME
@@ -167,8 +168,9 @@ def test_publishing_twice_changes_nothing_and_reads_nothing_again(
     bake_host(site_dir, "laptop", "sensors", now=NOW + dt.timedelta(hours=2))
     result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=2))
     assert result.changed and [p.name.split("_")[0] for p in reads] == ["madash-client-laptop"]
-    assert os.readlink(published / "dists") != target
-    assert (published / target).is_dir(), "the previous generation stays for clients mid-update"
+    assert os.readlink(published / "dists" / "host-laptop") != target
+    assert (published / "dists" / target).is_dir(), "the previous generation stays for clients mid-update"
+    assert os.readlink(published / "dists" / "host-web") == web, "an unchanged suite is not touched"
 
 
 def test_pool_keeps_the_configured_number_of_older_versions(site_dir: Path) -> None:
@@ -214,10 +216,10 @@ def test_no_packages(site_dir: Path, madash: Madash) -> None:
 def test_foreign_files_in_dist(
     published: Path, site_dir: Path, madash: Madash, name: str, data: bytes, needle: str
 ) -> None:
-    target = os.readlink(published / "dists")
+    target = os.readlink(published / "dists" / "host-laptop")
     (site_dir / "dist" / name).write_bytes(data)
     assert_one_line_error(madash("--site", site_dir, "repo"), 2, name, needle)
-    assert os.readlink(published / "dists") == target
+    assert os.readlink(published / "dists" / "host-laptop") == target
 
 
 def test_a_package_that_is_not_madash_s(published: Path, site_dir: Path, madash: Madash, tmp_path: Path) -> None:
@@ -239,10 +241,10 @@ def test_wrong_repository_passphrase(site_dir: Path, madash: Madash, monkeypatch
     monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "right one")
     assert madash("--site", site_dir, "repo").code == 0
     bake_host(site_dir, "laptop", "smart", now=NOW + dt.timedelta(hours=1))
-    target = os.readlink(site_dir / "repo" / "dists")
+    target = os.readlink(site_dir / "repo" / "dists" / "host-laptop")
     monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "wrong one")
     assert_one_line_error(madash("--site", site_dir, "repo"), 1, "does not unlock", "MADASH_REPO_PASSPHRASE")
-    assert os.readlink(site_dir / "repo" / "dists") == target
+    assert os.readlink(site_dir / "repo" / "dists" / "host-laptop") == target
     monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "right one")
     assert madash("--site", site_dir, "repo").code == 0
 
@@ -263,7 +265,7 @@ def test_gpg_missing_names_the_package(site_dir: Path) -> None:
 
 def test_repo_not_writable(published: Path, site_dir: Path) -> None:
     bake_host(site_dir, "laptop", "docker", now=NOW + dt.timedelta(hours=1))
-    target = os.readlink(published / "dists")
+    target = os.readlink(published / "dists" / "host-laptop")
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     result = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(published),
@@ -271,4 +273,4 @@ def test_repo_not_writable(published: Path, site_dir: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 1 and result.stderr.startswith("madash-build: error: cannot write"), result.stderr
-    assert os.readlink(published / "dists") == target
+    assert os.readlink(published / "dists" / "host-laptop") == target

@@ -127,7 +127,7 @@ def test_a_foreign_signature_and_a_tampered_index_are_refused(
     served = chroot.host_path(SERVED)
     for index in served.glob("dists/host-laptop/main/binary-*/Packages*"):
         index.unlink()
-    packages = next(served.resolve().glob(".generations/*/dists/host-laptop/main/binary-amd64"))
+    packages = (served / "dists" / "host-laptop").resolve() / "main" / "binary-amd64"
     for leftover in packages.glob("by-hash/*/*"):
         leftover.write_bytes(b"Package: evil\nVersion: 9\n")
     (packages / "Packages").write_text("Package: evil\nVersion: 9\nFilename: pool/evil.deb\n")
