@@ -13,6 +13,10 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 DATA_DIRS = ("conf", "debian", "dashboards")
+# Once this tree is built as a Debian source package (stdeb), debian/ is also Debian's
+# packaging directory: control, rules, changelog, source/ and debhelper's state. Only
+# these subdirectories of it are madash's templates.
+DEBIAN_TEMPLATE_DIRS = ("client", "common", "server", "snippets")
 
 
 def _version() -> str:
@@ -30,20 +34,24 @@ class BuildWithTemplates(build_py):
         target = Path(self.build_lib) / "madash" / "data"
         if target.exists():
             shutil.rmtree(target)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         for name in DATA_DIRS:
             source = HERE / name
-            if source.is_dir():
-                shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            if name == "debian":
+                for sub in DEBIAN_TEMPLATE_DIRS:
+                    shutil.copytree(source / sub, target / name / sub, ignore=ignore)
+            elif source.is_dir():
+                shutil.copytree(source, target / name, ignore=ignore)
 
 
 setup(
     name="madash",
     version=_version(),
-    description="Bake Debian packages for a Grafana + InfluxDB + Telegraf monitoring site",
+    description="Bake Debian packages for a Grafana/InfluxDB/Telegraf site",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     author="madash developers",
-    author_email="madash@localhost",
+    author_email="madash@example.invalid",
     license="MIT",
     url="https://example.invalid/madash",
     python_requires=">=3.11",
