@@ -275,9 +275,9 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
     # state first: its teardown (purging /var/lib/madash-client) must run last.
     concerns += ["state", "tls-key", "groups", "telegraf-restart"]
-    keys = [{"path": f"{TLS_DIR}/client.key", "group": TELEGRAF}]
+    keys = [{"path": f"{TLS_DIR}/client.key", "user": "root", "group": TELEGRAF, "mode": "0640"}]
     if inputs.apt_https_host:
-        keys.append({"path": APT_KEY, "group": "_apt"})
+        keys.append({"path": APT_KEY, "user": "_apt", "group": "root", "mode": "0400"})
     script_context = {
         **context,
         "keys": keys,

@@ -18,6 +18,7 @@ import json
 import lzma
 import os
 import shutil
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -386,7 +387,7 @@ def _build_suite(
             path = target / index.path
             path.parent.mkdir(parents=True, exist_ok=True)
             if first is None:
-                path.write_bytes(index.data)
+                _write_durably(path, index.data)
                 written[name] = path
             else:
                 os.link(first, path)
@@ -398,9 +399,11 @@ def _build_suite(
         _carry_by_hash(site.paths.repo / "dists" / suite, target)
         release = _release(site, suite, files, now)
         inrelease, detached = signing.sign_release(key, release)
-        (target / "Release").write_bytes(release)
-        (target / "InRelease").write_bytes(inrelease)
-        (target / "Release.gpg").write_bytes(detached)
+        _write_durably(target / "Release", release)
+        _write_durably(target / "Release.gpg", detached)
+        # InRelease last: it is what apt reads first.
+        _write_durably(target / "InRelease", inrelease)
+        _newer_than_before(site.paths.repo / "dists" / suite, target)
         for path in target.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
         valid_until = _rfc2822(now + dt.timedelta(days=conf.valid_days)) if conf.valid_days else ""
@@ -411,6 +414,30 @@ def _build_suite(
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def _newer_than_before(old_suite: Path, new_suite: Path) -> None:
+    """Give the new Release files an mtime in a later second than the old ones'.
+
+    Web servers answer If-Modified-Since with one-second Last-Modified times: a publish
+    within the second of a client's last fetch would otherwise be answered 304, stale.
+    """
+    try:
+        before = int((old_suite / "InRelease").stat().st_mtime)
+    except FileNotFoundError:
+        return
+    stamp = max(int(time.time()), before + 1)
+    for name in ("Release", "Release.gpg", "InRelease"):
+        os.utime(new_suite / name, (stamp, stamp))
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write and fsync: a generation is on disk before its suite's symlink points at it.
+    (Only the new files: os.sync would flush every dirty page on the machine.)"""
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _carry_by_hash(old_suite: Path, new_suite: Path) -> None:
@@ -435,7 +462,6 @@ def _swap_suite(repo_dir: Path, suite: str, generation: str) -> None:
     Each suite is swapped on its own, so a client reading one suite's Release and
     Packages always gets one generation's, and a publish touches only changed suites.
     """
-    os.sync()  # the new generation is on disk before anything points at it
     dists = repo_dir / "dists"
     make_dir(dists)
     link = dists / suite

@@ -9,7 +9,11 @@ repository cannot be reached here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import http.server
 import shutil
+import ssl
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +21,7 @@ import pytest
 
 from madash import fleet, repo
 from madash.site import load_site
+from tests.servers import free_port, https_request
 from tests.standin import build_standin_telegraf
 
 if TYPE_CHECKING:
@@ -134,3 +139,89 @@ def test_a_foreign_signature_and_a_tampered_index_are_refused(
     tampered = apt(chroot, "update", check=False)
     assert "Hash Sum mismatch" in tampered or "File has unexpected size" in tampered, tampered
     assert "evil" not in chroot.run(["apt-cache", "pkgnames"]).stdout
+
+
+class _PerHostRepository(http.server.SimpleHTTPRequestHandler):
+    """A stand-in for the web server an admin puts in front of repo/: TLS with the site's server
+    certificate, a client certificate required, and each host let into its own suite only."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def allowed(self) -> bool:
+        certificate = self.connection.getpeercert()  # type: ignore[attr-defined]
+        subject = dict(item[0] for item in certificate["subject"])
+        path = self.path.split("?")[0]
+        own = (f"/dists/host-{subject['commonName']}/", f"/pool/host-{subject['commonName']}/")
+        return path.startswith(("/dists/shared/", "/pool/shared/", *own))
+
+    def do_GET(self) -> None:
+        if not self.allowed():
+            self.send_error(403)
+            return
+        super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if not self.allowed():
+            self.send_error(403)
+            return
+        super().do_HEAD()
+
+
+def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    config = site_dir / "madash.toml"
+    config.write_text(
+        config.read_text()
+        .replace('url = ""', f'url = "https://127.0.0.1:{port}"')
+        .replace("extra_packages = []", 'extra_packages = ["telegraf"]')
+    )
+    (site_dir / "dist").mkdir()
+    telegraf = build_standin_telegraf(tmp_path)
+    shutil.copy(telegraf, site_dir / "dist")
+    bake(site_dir, "laptop", "smart")
+    bake(site_dir, "desktop")
+    repo.publish(load_site(site_dir), now())
+
+    pki = site_dir / "pki"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "server.crt", pki / "server.key")
+    context.load_verify_locations(pki / "ca.crt")
+    context.verify_mode = ssl.CERT_REQUIRED
+    handler = functools.partial(_PerHostRepository, directory=str(site_dir / "repo"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # The first version arrives by hand (it brings the certificate apt needs); later ones through apt.
+        chroot.run(["dpkg", "-i", chroot.copy_in(telegraf)])
+        first = next((site_dir / "dist").glob("madash-client-laptop_*.deb"))
+        chroot.run(["dpkg", "-i", chroot.copy_in(first)])
+        apt_key = chroot.stat("/etc/madash/tls/apt-client.key")
+        assert (oct(apt_key.mode), apt_key.owner) == ("0o400", "_apt")
+        update = apt(chroot, "update")
+        assert "W:" not in update and "E:" not in update, update
+
+        bake(site_dir, "laptop", "smart", "sensors")
+        repo.publish(load_site(site_dir), now())
+        update = apt(chroot, "update")
+        assert "W:" not in update and "E:" not in update, update
+        upgrade = apt(chroot, "upgrade")
+        assert "[[inputs.sensors]]" in chroot.read_text("/etc/madash/telegraf.conf"), update + upgrade
+
+        # The laptop's certificate opens the laptop's suite and the shared one, and no other host's.
+        def fetch(path: str) -> int:
+            status, _ = https_request(
+                f"https://127.0.0.1:{port}{path}", ca=pki / "ca.crt",
+                cert=pki / "clients" / "laptop.crt", key=pki / "clients" / "laptop.key",
+            )  # fmt: skip
+            return status
+
+        assert fetch("/dists/host-laptop/InRelease") == 200
+        assert fetch("/dists/shared/InRelease") == 200
+        assert fetch("/dists/host-desktop/InRelease") == 403
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
