@@ -60,6 +60,20 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.
     )
 
 
+def run_cli_read_only(read_only: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """madash-build with ``read_only`` bind-mounted read-only, in a private mount namespace.
+
+    Root ignores file modes, and the suite runs as root: a read-only mount is the honest way
+    to make a directory unwritable for it. The mount dies with the command.
+    """
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(read_only),
+         sys.executable, "-m", "madash.cli", *map(str, args)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def site_dir(tmp_path: Path) -> Path:
     root = tmp_path / "site"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 
 from madash import __version__, certstore
 from madash.site import load_site
-from tests.conftest import NOW, Result, assert_one_line_error, run_cli, snapshot
+from tests.conftest import NOW, Result, assert_one_line_error, run_cli, run_cli_read_only, snapshot
 
 Madash = Callable[..., Result]
 
@@ -212,58 +210,14 @@ def test_debug_shows_a_traceback(tmp_path: Path) -> None:
 
 
 def test_read_only_site_directory(site_dir: Path) -> None:
-    """root ignores file modes, so a read-only site is a read-only bind mount in a private mount namespace."""
     certstore.issue_host(load_site(site_dir), "laptop", lambda: None, NOW)
     before = snapshot(site_dir)
-    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     for command in (["revoke", "laptop"], ["renew", "--server"], ["init", "--server", "127.0.0.1", "--force"]):
-        result = subprocess.run(
-            [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                "sh",
-                str(site_dir),
-                sys.executable,
-                "-m",
-                "madash.cli",
-                "--site",
-                str(site_dir),
-                *command,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = run_cli_read_only(site_dir, "--site", site_dir, *command)
         assert result.returncode == 1, result
         assert result.stderr.startswith("madash-build: error: cannot write"), result.stderr
         assert "Read-only file system" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 2  # the error and its hint
-    readonly_list = subprocess.run(
-        [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            str(site_dir),
-            sys.executable,
-            "-m",
-            "madash.cli",
-            "--site",
-            str(site_dir),
-            "list",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    readonly_list = run_cli_read_only(site_dir, "--site", site_dir, "list")
     assert readonly_list.returncode == 0, readonly_list.stderr
     assert snapshot(site_dir) == before

@@ -16,7 +16,7 @@ from madash import bake, certstore, fleet
 from madash.deb import DebContents, read_deb
 from madash.errors import MadashError, UsageError
 from madash.site import Site, load_site
-from tests.conftest import NOW, Result, assert_one_line_error, snapshot
+from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, snapshot
 from tests.golden import check_golden
 
 Madash = Callable[..., Result]
@@ -280,12 +280,7 @@ def test_missing_dpkg_deb_names_the_package(site_dir: Path) -> None:
 def test_dist_not_writable(site_dir: Path) -> None:
     dist = site_dir / "dist"
     dist.mkdir()
-    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
-    result = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(dist),
-         sys.executable, "-m", "madash.cli", "--site", str(site_dir), "client", "laptop"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = run_cli_read_only(dist, "--site", site_dir, "client", "laptop")
     assert result.returncode == 1, result
     assert result.stderr.startswith(f"madash-build: error: cannot write {dist}"), result.stderr
     assert dist_state(site_dir) == []

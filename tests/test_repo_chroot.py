@@ -52,6 +52,14 @@ def serve(chroot: Chroot, site_dir: Path) -> None:
     shutil.copytree(site_dir / "repo", target, symlinks=True)
 
 
+def trust(chroot: Chroot, site_dir: Path, host: str, keyring_of: Path | None = None) -> None:
+    """What the admin does once per host: its source entry and a site's key. Later versions bring their own."""
+    chroot.write_text("/etc/apt/sources.list.d/madash.sources", (site_dir / f"repo/sources/{host}.sources").read_text())
+    keyring = chroot.host_path("/etc/apt/keyrings/madash.gpg")
+    keyring.parent.mkdir(parents=True, exist_ok=True)
+    keyring.write_bytes(((keyring_of or site_dir) / "repo" / repo.KEYRING_NAME).read_bytes())
+
+
 def apt(chroot: Chroot, *args: str, check: bool = True) -> str:
     result = chroot.run(["apt-get", *CHECKS, "-y", *args], check=check)
     return result.stdout + result.stderr
@@ -76,11 +84,7 @@ def test_install_and_upgrade_through_apt(chroot: Chroot, site_with_repo: Path) -
     repo.publish(load_site(site_dir), now())
     serve(chroot, site_dir)
 
-    # Once, by hand: the host's source entry and the site's key. Later they come with the package.
-    chroot.write_text("/etc/apt/sources.list.d/madash.sources", (site_dir / "repo/sources/laptop.sources").read_text())
-    keyring = chroot.host_path("/etc/apt/keyrings/madash.gpg")
-    keyring.parent.mkdir(parents=True, exist_ok=True)
-    keyring.write_bytes((site_dir / "repo" / repo.KEYRING_NAME).read_bytes())
+    trust(chroot, site_dir, "laptop")
 
     update = apt(chroot, "update")
     assert "W:" not in update and "E:" not in update, update
@@ -114,21 +118,18 @@ def test_a_foreign_signature_and_a_tampered_index_are_refused(
     bake(site_dir, "laptop")
     repo.publish(load_site(site_dir), now())
     serve(chroot, site_dir)
-    chroot.write_text("/etc/apt/sources.list.d/madash.sources", (site_dir / "repo/sources/laptop.sources").read_text())
-    keyring = chroot.host_path("/etc/apt/keyrings/madash.gpg")
-    keyring.parent.mkdir(parents=True, exist_ok=True)
 
     # Signed by another site's key: refused.
     other = tmp_path / "other-site"
     shutil.copytree(site_dir, other, ignore=shutil.ignore_patterns("repo", "repo-key"))
     repo.publish(load_site(other), now())
-    keyring.write_bytes((other / "repo" / repo.KEYRING_NAME).read_bytes())
+    trust(chroot, site_dir, "laptop", keyring_of=other)
     refused = apt(chroot, "update", check=False)
     assert "NO_PUBKEY" in refused or "not signed" in refused or "invalid" in refused, refused
     assert "madash-client-laptop" not in chroot.run(["apt-cache", "pkgnames"]).stdout
 
     # The right key, but a Packages file changed after signing: refused.
-    keyring.write_bytes((site_dir / "repo" / repo.KEYRING_NAME).read_bytes())
+    trust(chroot, site_dir, "laptop")
     served = chroot.host_path(SERVED)
     for index in served.glob("dists/host-laptop/main/binary-*/Packages*"):
         index.unlink()
