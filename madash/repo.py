@@ -271,11 +271,11 @@ def _load_state(path: Path) -> tuple[dict[str, dict[str, object]], dict[str, Sui
 
 def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
     repo_dir = site.paths.repo
-    make_dir(repo_dir)
     state_path = repo_dir / CACHE_NAME
     cache, state, sources_state = _load_state(state_path)
     conf = site.config.repo
     suites = _newest(_scan(site, cache), conf.extra_packages)
+    make_dir(repo_dir)  # only once there is something to publish
 
     packages_texts = {
         suite: "\n".join(

@@ -203,7 +203,7 @@ def test_no_packages(site_dir: Path, madash: Madash) -> None:
     assert_one_line_error(madash("--site", site_dir, "repo"), 2, "no packages to publish")
     (site_dir / "dist").mkdir()
     assert_one_line_error(madash("--site", site_dir, "repo"), 2, "no packages to publish")
-    assert not (site_dir / "repo" / "dists").exists()
+    assert not (site_dir / "repo").exists()
 
 
 @pytest.mark.parametrize(
