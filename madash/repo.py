@@ -289,10 +289,12 @@ def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
         s for s, text in packages_texts.items() if s not in published or _needs_rebuild(state.get(s), text, conf, now)
     ]
     gone = sorted(set(state) - set(packages_texts))
-    # Only the suites that change have anything to add to or remove from the pool.
-    keep = _fill_pool(repo_dir, {s: suites[s] for s in stale}, conf.keep_versions)
+    keep: set[str] = set()
     if stale or gone:
+        # The key first: a missing gpg or a wrong passphrase must stop us before the pool changes.
         with signing.signing_key(site) as key:
+            # Only the suites that change have anything to add to or remove from the pool.
+            keep = _fill_pool(repo_dir, {s: suites[s] for s in stale}, conf.keep_versions)
             built = _build_suites(site, key, {s: packages_texts[s] for s in stale}, now, jobs)
             for suite, suite_state in built.items():
                 _swap_suite(repo_dir, suite, suite_state.generation)
