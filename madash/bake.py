@@ -35,6 +35,9 @@ class Build:
     # A cheap fingerprint of what the package was made from (file stats, settings),
     # so that a fleet re-bake can skip unchanged hosts without rendering them.
     inputs: str = ""
+    # Every conffile any version of the package has shipped: a later version that no
+    # longer ships one must remove it (dpkg keeps obsolete conffiles otherwise).
+    conffiles: tuple[str, ...] = ()
 
     def same_package(self, other: Build | None) -> bool:
         return other is not None and (self.digest, self.version, self.epoch) == (
@@ -55,7 +58,9 @@ class BakeResult:
 def load_builds(site: Site) -> dict[str, Build]:
     try:
         document = json.loads(site.paths.builds.read_bytes())
-        return {name: Build(**entry) for name, entry in document.items()}
+        return {
+            name: Build(**{**entry, "conffiles": tuple(entry.get("conffiles", ()))}) for name, entry in document.items()
+        }
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, TypeError) as exc:
@@ -81,9 +86,11 @@ def next_version(previous: str | None, now: dt.datetime) -> str:
 def plan(spec: PackageSpec, previous: Build | None, now: dt.datetime, inputs: str = "") -> Build:
     """The build this spec gets: the previous one when nothing changed, else a newer one."""
     digest = spec.digest(salt=[__version__])
+    conffiles = tuple(sorted({*(previous.conffiles if previous else ()), *spec.conffiles()}))
     if previous is not None and previous.digest == digest:
-        return replace(previous, inputs=inputs)
-    return Build(digest, next_version(previous.version if previous else None, now), int(now.timestamp()), inputs)
+        return replace(previous, inputs=inputs, conffiles=conffiles)
+    version = next_version(previous.version if previous else None, now)
+    return Build(digest, version, int(now.timestamp()), inputs, conffiles)
 
 
 def with_changelog(spec: PackageSpec, build: Build, site_name: str) -> PackageSpec:

@@ -77,6 +77,7 @@ class ClientInputs:
     apt_sources: str = ""  # empty: the site has no repository URL
     apt_key: bytes = b""
     apt_https_host: str = ""  # the repository's host name when it is served over https
+    earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
 
     def __repr__(self) -> str:
         return f"ClientInputs(host={self.host!r}, <secrets hidden>)"
@@ -139,7 +140,9 @@ def read_snippets(site: Site, host: str) -> tuple[Snippet, ...]:
     return tuple(found)
 
 
-def gather(site: Site, host: str, now: dt.datetime, index: Index | None = None) -> ClientInputs:
+def gather(
+    site: Site, host: str, now: dt.datetime, index: Index | None = None, earlier: tuple[str, ...] = ()
+) -> ClientInputs:
     """Everything HOST's package is made of; ``index`` saves re-reading pki/index.json per host in a fleet."""
     host_config = site.config.hosts.get(host)
     if host_config is None:
@@ -162,6 +165,7 @@ def gather(site: Site, host: str, now: dt.datetime, index: Index | None = None) 
         cert_pem=cert_pem,
         key_pem=key_pem,
         snippets=read_snippets(site, host),
+        earlier_conffiles=earlier,
         **_apt_inputs(site, host),
     )
 
@@ -266,7 +270,8 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     context: dict[str, Any] = {"host": host, "package": name, "site_name": inputs.site_name, "features": features}
     files = _config_files(inputs, features, context)
     shipped = {f.path for f in files}
-    context["obsolete_conffiles"] = [path for path in OPTIONAL_CONFFILES if path not in shipped]
+    # Also what earlier versions shipped and this one does not, such as a snippet the site dropped.
+    context["obsolete_conffiles"] = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
     context["apt_sources"] = bool(inputs.apt_sources)
     context["apt_https"] = bool(inputs.apt_https_host)
     files += common_doc_files(name, inputs.site_name, inputs.maintainer)
@@ -300,7 +305,8 @@ def fingerprint(site: Site, host: str, entry: IndexEntry | None) -> str:
 
     Equal fingerprints mean gather() would read the same inputs, so a fleet
     re-bake may skip the host; anything else takes the full path, which decides
-    by the package's content digest.
+    by the package's content digest. The conffiles of earlier versions are left
+    out: they only grow when a build ships a new one, which changes inputs here.
     """
     config = site.config
     parts: list[object] = [

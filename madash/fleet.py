@@ -48,10 +48,15 @@ def bake_host(
     if index.current("client", host) is None:
         certstore.issue_host(site, host, passphrase, now)
         index = certstore.load_index(site.paths)
+    earlier = _earlier_conffiles(load_builds(site).get(client.package_name(host)))
     # Fingerprinted before gathering: an input that changes meanwhile is seen next time.
     stamp = client.fingerprint(site, host, index.current("client", host))
-    inputs = client.gather(site, host, now, index)
+    inputs = client.gather(site, host, now, index, earlier)
     return bake_package(site, client.client_spec(inputs), now, stamp)
+
+
+def _earlier_conffiles(previous: Build | None) -> tuple[str, ...]:
+    return previous.conffiles if previous is not None else ()
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def _bake_in_worker(host: str, previous: Build | None, stamp: str, now: dt.datet
 
 def _bake_one(site: Site, index: Index, host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
     try:
-        spec = client.client_spec(client.gather(site, host, now, index))
+        spec = client.client_spec(client.gather(site, host, now, index, _earlier_conffiles(previous)))
         build = plan(spec, previous, now, stamp)
         return FleetItem(host, bake(spec, site, build, previous), None, build)
     except MadashError as exc:

@@ -63,8 +63,12 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
     stock_config = chroot.read_text("/etc/telegraf/telegraf.conf")
     before = chroot.file_list()
 
+    snippet = site_dir / "snippets" / "laptop" / "extra.conf"
+    snippet.parent.mkdir(parents=True)
+    snippet.write_text("[[inputs.file]]\n  files = []\n")
     first = chroot.copy_in(bake(site_dir, "laptop", "smart", "docker", "internet"))
     chroot.run(["dpkg", "-i", first])
+    assert chroot.exists("/etc/madash/telegraf.d/host-extra.conf")
 
     key = chroot.stat(KEY)
     assert (oct(key.mode), key.owner, key.group) == ("0o640", "root", "telegraf")
@@ -102,11 +106,13 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
 
     # Upgrade to other features, with an admin's edit of the Telegraf configuration.
     chroot.write_text("/etc/madash/telegraf.conf", chroot.read_text("/etc/madash/telegraf.conf") + "# admin was here\n")
+    snippet.unlink()  # the site drops the snippet: the upgrade must take it away too
     second = chroot.copy_in(bake(site_dir, "laptop", "sensors"))
     chroot.run(["dpkg", "--force-confold", "-i", second])
     assert chroot.read_text("/etc/madash/telegraf.conf").endswith("# admin was here\n")
     assert "[[inputs.sensors]]" in chroot.read_text("/etc/madash/telegraf.conf.dpkg-dist")
     assert not chroot.exists("/etc/sudoers.d/madash-telegraf"), "the smart feature's sudo rule outlived it"
+    assert not chroot.exists("/etc/madash/telegraf.d/host-extra.conf"), "a dropped snippet outlived it"
     assert not sudo_allows(chroot, "/usr/sbin/smartctl", "--scan")
     assert "docker" not in groups_of(chroot, "telegraf"), "the docker feature's group outlived it"
     assert "CAP_NET_RAW" not in chroot.read_text(DROPIN)
