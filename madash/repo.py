@@ -14,10 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import lzma
 import os
 import shutil
+import tarfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -75,16 +77,23 @@ def _suite_for(package: str, extra: Iterable[str]) -> str | None:
 
 
 def _read_control(path: Path) -> str:
-    from debian import debfile
+    """The control paragraph of a .deb, via python-debian's ar reader.
+
+    (Not debian.debfile: importing it costs 0.1 s, a fifth of what a one-host publish may take.)
+    """
+    from debian import arfile
 
     try:
-        deb = debfile.DebFile(str(path))
-    except Exception as exc:  # python-debian raises several kinds for a damaged archive
+        archive = arfile.ArFile(str(path))
+        name = next(n for n in archive.getnames() if n.startswith("control.tar"))
+        with tarfile.open(fileobj=io.BytesIO(archive.getmember(name).read())) as tar:
+            info = next(m for m in tar.getmembers() if m.name.lstrip("./") == "control")
+            member = tar.extractfile(info)
+            if member is None:
+                raise ValueError("control is not a file")
+            return member.read().decode("utf-8").rstrip("\n")
+    except (OSError, ValueError, KeyError, StopIteration, tarfile.TarError, arfile.ArError) as exc:
         raise UsageError(f"{path} is not a Debian package ({exc})", hint="remove it from dist/") from None
-    try:
-        return deb.debcontrol().dump().rstrip("\n")
-    finally:
-        deb.close()
 
 
 def _scan(site: Site, cache: dict[str, dict[str, object]]) -> list[Deb]:
@@ -291,17 +300,18 @@ def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
     gone = sorted(set(state) - set(packages_texts))
     keep: set[str] = set()
     if stale or gone:
-        # The key first: a missing gpg or a wrong passphrase must stop us before the pool changes.
         with signing.signing_key(site) as key:
-            # Only the suites that change have anything to add to or remove from the pool.
-            keep = _fill_pool(repo_dir, {s: suites[s] for s in stale}, conf.keep_versions)
+            # Signed first, aside: a wrong passphrase or a missing gpg stops us before anything
+            # a client can see, the pool included, has changed.
             built = _build_suites(site, key, {s: packages_texts[s] for s in stale}, now, jobs)
-            for suite, suite_state in built.items():
-                _swap_suite(repo_dir, suite, suite_state.generation)
-                state[suite] = suite_state
-            for suite in gone:
-                _drop_suite(repo_dir, suite)
-                del state[suite]
+        # Only the suites that change have anything to add to or remove from the pool.
+        keep = _fill_pool(repo_dir, {s: suites[s] for s in stale}, conf.keep_versions)
+        for suite, suite_state in built.items():
+            _swap_suite(repo_dir, suite, suite_state.generation)
+            state[suite] = suite_state
+        for suite in gone:
+            _drop_suite(repo_dir, suite)
+            del state[suite]
         keyring = repo_dir / KEYRING_NAME
         public = signing.site_public_key(site)
         if not keyring.exists() or keyring.read_bytes() != public:
@@ -369,7 +379,16 @@ def _build_suites(
             suite: pool.submit(_build_suite, site, key, suite, text, generation, now)
             for suite, text in packages.items()
         }
-        return {suite: future.result() for suite, future in futures.items()}
+        try:
+            return {suite: future.result() for suite, future in futures.items()}
+        except BaseException:
+            # All or nothing: no half-built generation is left behind for a later publish to trip on.
+            for future in futures.values():
+                future.cancel()
+            pool.shutdown(wait=True)
+            for suite in futures:
+                shutil.rmtree(site.paths.repo / SUITES / suite / generation, ignore_errors=True)
+            raise
 
 
 def _build_suite(

@@ -42,9 +42,16 @@ def _gpg(home: Path, args: Sequence[str], *, input: bytes | None = None) -> byte
 
 
 def _fingerprint(home: Path) -> str | None:
+    """The key's fingerprint, remembered beside it: asking gpg costs a process per publish."""
+    remembered = home / "fingerprint"
+    if remembered.exists():
+        return remembered.read_text().strip()
     listing = _gpg(home, ["--with-colons", "--list-secret-keys"]).decode()
     fingerprints = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
-    return fingerprints[0] if fingerprints else None
+    if not fingerprints:
+        return None
+    atomic_write(remembered, (fingerprints[0] + "\n").encode(), 0o600)
+    return fingerprints[0]
 
 
 @contextmanager
@@ -79,9 +86,7 @@ def signing_key(site: Site) -> Iterator[SigningKey]:
             fingerprint = _fingerprint(home)
             if fingerprint is None:
                 raise MadashError(f"gpg made no key in {home}")
-        key = SigningKey(home, fingerprint, passphrase)
-        _check_unlocks(key)
-        yield key
+        yield SigningKey(home, fingerprint, passphrase)
     finally:
         # The agent would otherwise outlive the command (and hold the homedir's socket).
         if shutil.which("gpgconf"):
@@ -106,26 +111,24 @@ def _sign_args(key: SigningKey) -> list[str]:
     ]
 
 
-def _check_unlocks(key: SigningKey) -> None:
-    try:
-        _gpg(key.home, [*_sign_args(key), "--detach-sign", "--output", "-", "/dev/null"], input=key.passphrase + b"\n")
-    except ToolError as exc:
-        raise MadashError(
-            "the repository signing key does not unlock with the given passphrase",
-            hint=f"set {PASSPHRASE_VARIABLE} to the passphrase of {key.home}",
-        ) from exc
-
-
 def sign_release(key: SigningKey, release: bytes) -> tuple[bytes, bytes]:
     """(InRelease, Release.gpg) for the given Release text."""
-    inrelease = _gpg(
-        key.home, [*_sign_args(key), "--clearsign", "--output", "-"], input=key.passphrase + b"\n" + release
-    )
-    detached = _gpg(
-        key.home,
-        [*_sign_args(key), "--detach-sign", "--armor", "--output", "-"],
-        input=key.passphrase + b"\n" + release,
-    )
+    try:
+        inrelease = _gpg(
+            key.home, [*_sign_args(key), "--clearsign", "--output", "-"], input=key.passphrase + b"\n" + release
+        )
+        detached = _gpg(
+            key.home,
+            [*_sign_args(key), "--detach-sign", "--armor", "--output", "-"],
+            input=key.passphrase + b"\n" + release,
+        )
+    except ToolError as exc:
+        if "passphrase" in exc.stderr_tail.lower():
+            raise MadashError(
+                "the repository signing key does not unlock with the given passphrase",
+                hint=f"set {PASSPHRASE_VARIABLE} to the passphrase of {key.home}",
+            ) from exc
+        raise
     return inrelease, detached
 
 

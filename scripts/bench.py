@@ -192,12 +192,16 @@ def bench_repo(root: Path, work: Path) -> dict[str, float]:
     same_layout = timed(per_suite)
     one_suite = timed(lambda: ftparchive_suite(site.paths.repo, "pool", work / "one-suite" / "dists" / "all", home))
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
-    # One host changes: re-bake it and publish again.
-    host = sorted(site.config.hosts)[0]
-    subprocess.run(
-        [*MADASH, "--site", str(root), "client", host, "--feature", "docker"], check=True, capture_output=True
-    )
-    incremental = timed(lambda: subprocess.run([*MADASH, "--site", str(root), "repo"], check=True, capture_output=True))
+    # One host changes: re-bake it and publish again (three times, other hosts: the median counts).
+    incremental_runs = []
+    for host in sorted(site.config.hosts)[:3]:
+        subprocess.run(
+            [*MADASH, "--site", str(root), "client", host, "--feature", "docker"], check=True, capture_output=True
+        )
+        incremental_runs.append(
+            timed(lambda: subprocess.run([*MADASH, "--site", str(root), "repo"], check=True, capture_output=True))
+        )
+    incremental = statistics.median(incremental_runs)
     return {
         "repo_full_s": full,
         "ftparchive_same_layout_s": same_layout,
@@ -444,7 +448,7 @@ def table(f: dict[str, object]) -> str:
             "-",
         ),
         (
-            "repo, one host changed",
+            "repo, one host changed (median of 3)",
             f"{g('repo_incremental_s'):.2f} s",
             "",
             "",
