@@ -93,6 +93,12 @@ def plan(spec: PackageSpec, previous: Build | None, now: dt.datetime, inputs: st
     return Build(digest, version, int(now.timestamp()), inputs, conffiles)
 
 
+def copyright_file(package: str, site_name: str, maintainer: str) -> FileEntry:
+    """/usr/share/doc/PACKAGE/copyright, as Debian policy wants in every package."""
+    context = {"package": package, "site_name": site_name, "maintainer": maintainer, "toolkit_version": __version__}
+    return FileEntry(f"/usr/share/doc/{package}/copyright", render("debian/common/copyright.j2", context).encode())
+
+
 def with_changelog(spec: PackageSpec, build: Build, site_name: str) -> PackageSpec:
     """Add the version-dependent changelog, which is not part of the digest."""
     date = dt.datetime.fromtimestamp(build.epoch, dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")

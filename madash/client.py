@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from madash import __version__, credentials, pki, repo, signing
+from madash.bake import copyright_file
 from madash.certstore import Index, IndexEntry, load_index
 from madash.errors import PKIError, SiteError, UsageError
 from madash.maintscripts import assemble
@@ -274,7 +275,7 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     context["obsolete_conffiles"] = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
     context["apt_sources"] = bool(inputs.apt_sources)
     context["apt_https"] = bool(inputs.apt_https_host)
-    files += common_doc_files(name, inputs.site_name, inputs.maintainer)
+    files.append(copyright_file(name, inputs.site_name, inputs.maintainer))
     overrides = render("debian/client/lintian-overrides.j2", context)
     files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))
     concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
@@ -293,11 +294,6 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     }
     scripts = assemble(name, concerns, script_context)
     return PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
-
-
-def common_doc_files(package: str, site_name: str, maintainer: str) -> list[FileEntry]:
-    context = {"package": package, "site_name": site_name, "maintainer": maintainer, "toolkit_version": __version__}
-    return [FileEntry(f"/usr/share/doc/{package}/copyright", render("debian/common/copyright.j2", context).encode())]
 
 
 def fingerprint(site: Site, host: str, entry: IndexEntry | None) -> str:

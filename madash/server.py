@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from madash import credentials, pki
+from madash.bake import copyright_file
 from madash.certstore import load_index
-from madash.client import common_doc_files
 from madash.errors import PKIError, UsageError
 from madash.maintscripts import assemble
 from madash.package import EXEC_MODE, SECRET_MODE, FileEntry, PackageSpec
@@ -180,7 +180,7 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         probe = render("conf/telegraf/probe.conf.j2", context)
         files.append(FileEntry(f"{ETC}/probe/telegraf.conf", probe.encode(), conffile=True))
     files += [FileEntry(f"{DASHBOARDS}/{name}", data) for name, data in inputs.dashboards]
-    files += common_doc_files(PACKAGE, inputs.config.site.name, inputs.config.site.maintainer)
+    files.append(copyright_file(PACKAGE, inputs.config.site.name, inputs.config.site.maintainer))
     files.append(
         FileEntry(
             f"/usr/share/lintian/overrides/{PACKAGE}", render("debian/server/lintian-overrides.j2", context).encode()
@@ -209,6 +209,3 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
     }
     return PackageSpec(PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS,), scripts=scripts)
-
-
-__all__ = ["IMAGES", "ServerInputs", "gather", "server_spec"]
