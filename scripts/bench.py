@@ -283,7 +283,7 @@ def drive(
     }
 
 
-def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) -> dict[str, float]:
+def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) -> dict[str, object]:
     site = load_site(root)
     now = dt.datetime.now(dt.UTC)
     contents = deb.read_deb(bake.bake_package(site, server.server_spec(server.gather(site, now)), now).path)
@@ -323,8 +323,14 @@ def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) 
         (work / "stunnel.conf").write_text(conf)
         with Stunnel(work / "stunnel.conf", ports=[door_port, grafana_port]):
             drive(influx.port, writer_auth, None, hosts, 1.0, points)  # warm-up
-            direct = drive(influx.port, writer_auth, None, hosts, seconds, points)
-            door = drive(door_port, writer_auth, tls, hosts, seconds, points)
+            # Alternating rounds, medians: two cores shared by the simulated hosts, stunnel and
+            # influxd make single runs vary by several percent either way.
+            directs, doors = [], []
+            for _ in range(3):
+                directs.append(drive(influx.port, writer_auth, None, hosts, seconds, points))
+                doors.append(drive(door_port, writer_auth, tls, hosts, seconds, points))
+            direct = sorted(directs, key=lambda run: run["points_per_s"])[1]
+            door = sorted(doors, key=lambda run: run["points_per_s"])[1]
     return {
         "door_points_per_s": door["points_per_s"],
         "direct_points_per_s": direct["points_per_s"],
@@ -335,6 +341,8 @@ def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) 
         "direct_p99_ms": direct["p99_ms"],
         # A host sends about `points` points every 10 s (Telegraf's default interval).
         "hosts_at_10s": door["points_per_s"] * 10 / points,
+        "door_runs_points_per_s": [run["points_per_s"] for run in doors],
+        "direct_runs_points_per_s": [run["points_per_s"] for run in directs],
         "concurrent_hosts": hosts,
         "batch_points": points,
     }
@@ -456,7 +464,7 @@ def table(f: dict[str, object]) -> str:
             g("repo_incremental_s") < 0.5,
         ),
         (
-            f"door, {int(g('concurrent_hosts'))} hosts x {int(g('batch_points'))} points",
+            f"door, {int(g('concurrent_hosts'))} hosts x {int(g('batch_points'))} points (median of 3)",
             f"{g('door_points_per_s'):,.0f} pt/s",
             f"{g('direct_points_per_s'):,.0f} pt/s (influxd direct)",
             f"{g('door_ratio'):.2f}",
