@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["build_standin_telegraf"]
+__all__ = ["build_standin_telegraf", "build_tree"]
 
 FILES = Path(__file__).resolve().parent / "files"
 
@@ -99,18 +99,22 @@ def build_standin_telegraf(out_dir: Path, version: str = "1.28.0-1") -> Path:
             shutil.copyfile(FILES / script, control / script)
             (control / script).chmod(0o755)
 
-        # Modes come from here, never from the checkout or the umask; times are fixed.
-        for path in sorted(tree.rglob("*")):
-            if path.is_dir():
-                path.chmod(0o755)
-            os.utime(path, (SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH))
-        tree.chmod(0o755)
-
-        subprocess.run(
-            ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)},
-        )
+        build_tree(tree, deb)
     return deb
+
+
+def build_tree(tree: Path, deb: Path) -> None:
+    """dpkg-deb over a laid-out tree: directory modes and every time fixed here, never the umask's."""
+    for path in sorted(tree.rglob("*")):
+        if path.is_dir():
+            path.chmod(0o755)
+        os.utime(path, (SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH))
+    tree.chmod(0o755)
+    os.utime(tree, (SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH))
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)},
+    )

@@ -31,19 +31,16 @@ packages, were they ever reachable, would upgrade them.
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.standin import build_tree
 
 __all__ = ["COMPOSE_VERSION", "DOCKER_VERSION", "build_standin_docker"]
 
 DOCKER_VERSION = "20.10.24+dfsg1-1+deb12u1~standin"
 COMPOSE_VERSION = "1.29.2-3~standin"
-
-# A fixed date for every member, so that the same inputs build the same bytes.
-SOURCE_DATE_EPOCH = 1_700_000_000
 
 _NO_ENGINE = "stand-in: no container engine here"
 
@@ -301,21 +298,7 @@ def _build(package: _Package, out_dir: Path) -> Path:
         for name, text in package.scripts:
             _write(control / name, text.encode(), 0o755)
 
-        # Modes come from here, never from the umask; times are fixed.
-        for path in sorted(tree.rglob("*")):
-            if path.is_dir():
-                path.chmod(0o755)
-            os.utime(path, (SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH))
-        tree.chmod(0o755)
-        os.utime(tree, (SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH))
-
-        subprocess.run(
-            ["dpkg-deb", "--root-owner-group", "--build", str(tree), str(deb)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)},
-        )
+        build_tree(tree, deb)
     return deb
 
 
