@@ -310,11 +310,16 @@ def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) 
     }
     writer_auth = (env["INFLUXDB_WRITE_USER"], env["INFLUXDB_WRITE_USER_PASSWORD"])
     with Influxd(work / "influxd", auth=True) as influx:
-        subprocess.run(
-            [str(helper), "--env-file", str(work / "madash.env"), "--url", influx.url, "--state", str(work / "state")],
-            check=True,
-            capture_output=True,
-        )
+        ensure = [
+            str(helper),
+            "--env-file",
+            str(work / "madash.env"),
+            "--url",
+            influx.url,
+            "--state",
+            str(work / "state"),
+        ]
+        subprocess.run(ensure, check=True, capture_output=True)
         door_port, grafana_port = free_port(), free_port()
         conf = (contents.members["/etc/madash-server/stunnel.conf"].data or b"").decode()
         conf = conf.replace("/etc/madash-server/tls", str(tls_dir))
@@ -323,11 +328,21 @@ def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) 
         (work / "stunnel.conf").write_text(conf)
         with Stunnel(work / "stunnel.conf", ports=[door_port, grafana_port]):
             drive(influx.port, writer_auth, None, hosts, 1.0, points)  # warm-up
+
             # Alternating rounds, medians: two cores shared by the simulated hosts, stunnel and
             # influxd make single runs vary by several percent either way.
+            # Every round starts from an empty database: influxd slows down as data piles up
+            # (compactions), which would otherwise favour whichever arm runs first.
+            def fresh_database() -> None:
+                influx.query("DROP DATABASE telegraf", user=env["INFLUXDB_ADMIN_USER"],
+                             password=env["INFLUXDB_ADMIN_PASSWORD"])  # fmt: skip
+                subprocess.run(ensure, check=True, capture_output=True)
+
             directs, doors = [], []
             for _ in range(3):
+                fresh_database()
                 directs.append(drive(influx.port, writer_auth, None, hosts, seconds, points))
+                fresh_database()
                 doors.append(drive(door_port, writer_auth, tls, hosts, seconds, points))
             direct = sorted(directs, key=lambda run: run["points_per_s"])[1]
             door = sorted(doors, key=lambda run: run["points_per_s"])[1]
