@@ -141,7 +141,7 @@ def load_authority(paths: SitePaths, passphrase: PassphraseSource) -> Authority:
     pem = _read(paths.pki / "ca.key", "the CA key")
     secret = passphrase() if pki.is_encrypted_pem(pem) else None
     key = pki.load_key(pem, secret, "pki/ca.key")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+    if not pki.key_matches(key, cert):
         raise PKIError("pki/ca.key does not belong to pki/ca.crt", hint="restore pki/ from your backup of the site")
     return Authority(key, cert, pem if secret else None)
 

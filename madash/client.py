@@ -116,7 +116,7 @@ def _host_certificate(site: Site, host: str, now: dt.datetime, index: Index | No
             f"host {host}'s certificate expired on {pki.not_after(cert):%Y-%m-%d}", hint=f"'madash-build renew {host}'"
         )
     key = pki.load_key(key_pem, None, f"pki/clients/{host}.key")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+    if not pki.key_matches(key, cert):
         raise PKIError(
             f"pki/clients/{host}.key does not belong to its certificate", hint=f"'madash-build renew {host}'"
         )

@@ -68,19 +68,19 @@ class FleetItem:
 
 
 # Per worker process: the site and index, read once (see _start_worker).
-_WORKER: dict[str, object] = {}
+_worker_site: tuple[Site, Index] | None = None
 
 
 def _start_worker(root: str) -> None:
+    global _worker_site  # set once by the initializer of each worker process
     site = load_site(Path(root))
-    _WORKER["site"] = site
-    _WORKER["index"] = certstore.load_index(site.paths)
+    _worker_site = (site, certstore.load_index(site.paths))
 
 
 def _bake_in_worker(host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
-    site = _WORKER["site"]
-    index = _WORKER["index"]
-    assert isinstance(site, Site) and isinstance(index, Index)
+    if _worker_site is None:
+        raise RuntimeError("worker started without _start_worker")
+    site, index = _worker_site
     return _bake_one(site, index, host, previous, stamp, now)
 
 

@@ -93,6 +93,12 @@ def load_crl(pem: bytes, what: str) -> x509.CertificateRevocationList:
         raise PKIError(f"{what} is not a readable CRL (truncated or damaged?)") from None
 
 
+def key_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
+    """Whether key is the private half of cert's public key (a renew interrupted between files is not)."""
+    public = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_key().public_bytes(*public) == cert.public_key().public_bytes(*public)
+
+
 def cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 

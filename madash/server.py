@@ -78,7 +78,7 @@ def gather(site: Site, now: dt.datetime) -> ServerInputs:
     if pki.not_after(cert) <= now:
         raise UsageError(f"the server certificate expired on {pki.not_after(cert):%Y-%m-%d}", hint=renew)
     key = pki.load_key(key_pem, None, "pki/server.key")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+    if not pki.key_matches(key, cert):
         raise PKIError("pki/server.key does not belong to pki/server.crt", hint=renew)
     crl_pem = _read(paths.pki / "crl.pem", "CRL", "'madash-build server --refresh-crl' writes a new one")
     warnings = _check_crl(crl_pem, now)
