@@ -77,6 +77,8 @@ setup(
             "types-setuptools",
             "jsonschema",
             "pyyaml",
+            "types-PyYAML",
+            "hypothesis>=6",
         ]
     },
     entry_points={"console_scripts": ["madash-build = madash.cli:main"]},
