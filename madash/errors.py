@@ -7,6 +7,7 @@ and gets a traceback (with --debug) or a short "internal error" line.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 
@@ -53,3 +54,7 @@ class ToolError(MadashError):
         super().__init__(detail, hint)
         self.command = tuple(command)
         self.stderr_tail = stderr_tail
+
+    def shell_command(self) -> str:
+        """The command as one could paste it into a shell (madash never puts a secret on one)."""
+        return shlex.join(self.command)

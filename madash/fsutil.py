@@ -1,4 +1,4 @@
-"""Atomic writes and the site lock.
+"""Atomic writes, the site lock and the scratch space: how madash changes files.
 
 Nothing madash writes may be seen half-written: every file goes to a temporary
 file in the same directory (same file system, so rename is atomic), gets its
@@ -10,15 +10,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from madash import modes
 from madash.errors import MadashError
 
 LOCK_NAME = ".madash.lock"
+WORK_NAME = ".madash-work"
+log = logging.getLogger(__name__)
 
 
 def describe_os_error(exc: OSError, path: Path) -> MadashError:
@@ -33,7 +38,7 @@ def describe_os_error(exc: OSError, path: Path) -> MadashError:
     return MadashError(f"cannot write {path}: {exc.strerror or exc}")
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = modes.FILE) -> None:
     """Write data to path atomically with the given mode, whatever the umask."""
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -55,7 +60,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def make_dir(path: Path, mode: int = 0o755) -> None:
+def make_dir(path: Path, mode: int = modes.DIR) -> None:
     """Create path (and parents) if missing, and give it exactly ``mode``."""
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -69,20 +74,81 @@ def _remove_quietly(path: Path) -> None:
         path.unlink()
 
 
+# The lock is a POSIX record lock (fcntl), not flock: record locks belong to the
+# process and are not inherited by fork, so worker processes of `client --all`
+# never hold the site lock, and a killed parent releases it at once. They are
+# released by closing any descriptor of the file, so each process opens it once
+# and counts nested holds itself.
+_held: dict[Path, tuple[int, int]] = {}  # lock path → (fd, depth), for this process only
+_held_pid = os.getpid()
+
+
 @contextmanager
 def site_lock(site_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the site for the duration of a change.
-
-    flock is released by the kernel when the process dies, so a crashed run
-    never leaves the site locked.
-    """
+    """Hold an exclusive lock on the site for the duration of a change (re-entrant in one process)."""
+    global _held_pid
+    if _held_pid != os.getpid():  # a forked child: its parent's holds are not its own
+        _held.clear()
+        _held_pid = os.getpid()
     lock_path = site_dir / LOCK_NAME
+    if lock_path in _held:
+        fd, depth = _held[lock_path]
+        _held[lock_path] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _held[lock_path]
+            _held[lock_path] = (fd, depth - 1)
+        return
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, modes.SECRET)
     except OSError as exc:
         raise describe_os_error(exc, lock_path) from exc
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            log.warning("waiting for another madash-build that is changing %s", site_dir)
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+        _held[lock_path] = (fd, 1)
+        _clean_work(site_dir)
         yield
     finally:
+        _held.pop(lock_path, None)
         os.close(fd)
+
+
+def _clean_work(site_dir: Path) -> None:
+    """Scratch left by a killed command: nobody else can be using it while we hold the lock."""
+    work = site_dir / WORK_NAME
+    if work.is_dir() and not work.is_symlink():
+        for entry in work.iterdir():
+            if entry.name.startswith("pid-") and not _alive(entry.name.removeprefix("pid-")):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def work_dir(site_dir: Path) -> Path:
+    """This process's scratch space inside the site (0700): package trees hold private keys,
+    and a killed command must not leave them anywhere outside the site. Stale ones are
+    removed by the next command that takes the site lock."""
+    work = site_dir / WORK_NAME
+    mine = work / f"pid-{os.getpid()}"
+    try:
+        work.mkdir(mode=modes.PRIVATE_DIR, exist_ok=True)
+        os.chmod(work, modes.PRIVATE_DIR)
+        mine.mkdir(mode=modes.PRIVATE_DIR, exist_ok=True)
+    except OSError as exc:
+        raise describe_os_error(exc, work) from exc
+    return mine

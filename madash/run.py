@@ -1,15 +1,20 @@
 """The one way madash runs another program.
 
 argv lists only (never a shell), a C.UTF-8 locale so that output is parseable,
-and failures raised as ToolError with the command and the tail of its stderr.
-Secrets go through ``input`` or files, never argv: argv is visible in ps.
+an environment built from an allow-list (so that MADASH_CA_PASSPHRASE and the
+like never reach a child), every command logged shell-quoted with its duration
+under --debug, and failures raised as ToolError with the command and the tail of
+its stderr. Secrets go through ``input`` or files, never argv: argv is visible in ps.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,6 +31,9 @@ DEBIAN_PACKAGE_OF = {
 }
 
 STDERR_TAIL_LINES = 5
+# What a child may inherit: where programs are, and where to put temporary files.
+ENVIRONMENT_ALLOWED = ("PATH", "HOME", "TMPDIR", "TZ")
+log = logging.getLogger(__name__)
 
 
 def _tail(text: bytes) -> str:
@@ -56,10 +64,12 @@ def run(
     """Run argv to completion, capturing output; raise ToolError on failure."""
     args = [str(arg) for arg in argv]
     args[0] = require(args[0])
-    full_env = dict(os.environ)
+    full_env = {name: os.environ[name] for name in ENVIRONMENT_ALLOWED if name in os.environ}
     full_env.update({"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
     if env:
         full_env.update(env)
+    shown = shlex.join(args)
+    started = time.monotonic()
     try:
         result = subprocess.run(
             args,
@@ -71,6 +81,10 @@ def run(
         )
     except OSError as exc:
         raise ToolError(f"cannot run {argv[0]}: {exc.strerror}", command=args) from exc
+    elapsed = time.monotonic() - started
+    log.debug("ran %s (exit %d, %.3f s)", shown, result.returncode, elapsed)
+    if result.returncode != 0:
+        log.debug("stderr of %s: %s", Path(args[0]).name, _tail(result.stderr or result.stdout))
     if check and result.returncode != 0:
         raise ToolError(
             f"{Path(args[0]).name} failed with exit code {result.returncode}",

@@ -6,14 +6,17 @@ never a key or secrets.toml.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import asdict, dataclass
 
-from madash import pki
-from madash.certstore import IndexEntry, load_ca_cert, load_index
-from madash.site import Site
-
-EXPIRY_WARNING = dt.timedelta(days=30)
+from madash import times
+from madash.apt import state as repo_state
+from madash.pki import crypto
+from madash.pki.index import IndexEntry, Kind, load_index
+from madash.pki.store import load_ca_cert
+from madash.site.config import Site
+from madash.times import EXPIRY_WARNING
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class SiteStatus:
 
 
 def _stamp(value: dt.datetime) -> str:
-    return value.astimezone(pki.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return times.iso(value)
 
 
 def _expiry_state(not_after: dt.datetime, now: dt.datetime) -> str:
@@ -71,42 +74,41 @@ def site_status(site: Site, now: dt.datetime) -> SiteStatus:
         "ca",
         "ca",
         format(ca_cert.serial_number, "x"),
-        _stamp(pki.not_after(ca_cert)),
-        _expiry_state(pki.not_after(ca_cert), now),
+        _stamp(crypto.not_after(ca_cert)),
+        _expiry_state(crypto.not_after(ca_cert), now),
     )
-    server = _cert_status(index.current("server", "server"), "server", "server", now)
+    server = _cert_status(index.current(Kind.SERVER, "server"), "server", "server", now)
     crl = _crl_status(site, now)
     names = sorted(set(index.hosts()) | set(site.config.hosts))
-    hosts = tuple(_cert_status(index.current("client", name), "client", name, now) for name in names)
+    hosts = tuple(_cert_status(index.current(Kind.CLIENT, name), "client", name, now) for name in names)
     warnings = _warnings(ca, server, crl, hosts) + _repo_warnings(site, now)
     return SiteStatus(site.config.site.name, ca, server, crl, hosts, tuple(warnings))
 
 
 def _repo_warnings(site: Site, now: dt.datetime) -> list[str]:
-    """apt refuses a repository whose Release has passed its Valid-Until."""
-    release = site.paths.repo / "dists" / "shared" / "Release"
-    if not release.exists():
+    """apt refuses a repository whose Release has passed its Valid-Until: the earliest suite decides."""
+    untils = []
+    for suite in repo_state.load(site.paths).suites.values():
+        if suite.valid_until:
+            with contextlib.suppress(ValueError):
+                untils.append(times.parse_release_date(suite.valid_until))
+    if not untils:
         return []
-    for line in release.read_text(encoding="utf-8").splitlines():
-        if line.startswith("Valid-Until: "):
-            until = dt.datetime.strptime(line.removeprefix("Valid-Until: "), "%a, %d %b %Y %H:%M:%S UTC")
-            until = until.replace(tzinfo=pki.UTC)
-            # `repo` re-signs once half the validity has passed: from then on, say so.
-            due = min(EXPIRY_WARNING, dt.timedelta(days=site.config.repo.valid_days) / 2)
-            if until - now <= due:
-                state = "expired on" if until <= now else "expire on"
-                return [
-                    f"the repository's Release files {state} {until:%Y-%m-%d}: run 'madash-build repo' to re-sign them"
-                ]
-    return []
+    until = min(untils)
+    # `repo` re-signs once half the validity has passed: from then on, say so.
+    due = min(EXPIRY_WARNING, dt.timedelta(days=site.config.repo.valid_days or 1) / 2)
+    if until - now > due:
+        return []
+    state = "expired on" if until <= now else "expire on"
+    return [f"the repository's Release files {state} {until:%Y-%m-%d}: run 'madash-build repo' to re-sign them"]
 
 
 def _crl_status(site: Site, now: dt.datetime) -> CRLStatus:
-    path = site.paths.pki / "crl.pem"
+    path = site.paths.crl
     if not path.exists():
         return CRLStatus(None, "missing", 0)
-    crl = pki.load_crl(path.read_bytes(), "pki/crl.pem")
-    next_update = pki.next_update(crl)
+    crl = crypto.load_crl(path.read_bytes(), "pki/crl.pem")
+    next_update = crypto.next_update(crl)
     if next_update is None:
         return CRLStatus(None, "expired", len(list(crl)))
     return CRLStatus(_stamp(next_update), _expiry_state(next_update, now), len(list(crl)))

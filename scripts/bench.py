@@ -39,10 +39,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from madash import bake, client, deb, server  # noqa: E402
-from madash.certstore import load_index  # noqa: E402
-from madash.site import load_site  # noqa: E402
-from madash.siteinit import init_site  # noqa: E402
+from madash.bootstrap import init_site  # noqa: E402
+from madash.deb import writer as deb  # noqa: E402
+from madash.deb.reader import read_deb  # noqa: E402
+from madash.packages import bake, client, server  # noqa: E402
+from madash.packages.common import with_changelog  # noqa: E402
+from madash.pki.index import load_index  # noqa: E402
+from madash.site.config import load_site  # noqa: E402
 from tests.servers import Influxd, Stunnel, free_port  # noqa: E402
 
 FEATURES = [["smart", "sensors"], ["docker", "internet"], ["vm"], [], ["nvidia", "smart"], ["ups", "sensors"]]
@@ -113,10 +116,12 @@ def baseline_trees(root: Path, work: Path) -> list[Path]:
     now = dt.datetime.now(dt.UTC)
     trees = []
     for host in sorted(site.config.hosts):
-        spec = client.client_spec(client.gather(site, host, now, index))
+        spec = client.client_spec(client.gather(site, host, now, apt=None, index=index))
         build = builds[spec.name]
         tree = work / spec.name
-        deb.write_tree(bake.with_changelog(spec, build, site.config.site.name), build.version, tree, build.epoch)
+        deb.write_tree(
+            with_changelog(spec, build.version, build.epoch, site.config.site.name), build.version, tree, build.epoch
+        )
         trees.append(tree)
     return trees
 
@@ -297,7 +302,7 @@ def combined(rounds: list[Round]) -> dict[str, float]:
 def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) -> dict[str, object]:
     site = load_site(root)
     now = dt.datetime.now(dt.UTC)
-    contents = deb.read_deb(bake.bake_package(site, server.server_spec(server.gather(site, now)), now).path)
+    contents = read_deb(bake.bake_package(site, server.server_spec(server.gather(site, now)), now).path)
     tls_dir = work / "tls"
     tls_dir.mkdir()
     for name in ("server.crt", "server.key", "ca.crt", "crl.pem"):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from madash import cli
-from madash.site import Site, load_site
-from madash.siteinit import init_site
+from madash.bootstrap import init_site
+from madash.site.config import Site, load_site
 
 # Real time: openssl and stunnel check validity against the clock, not against our "now".
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -108,3 +108,15 @@ def assert_one_line_error(result: Result, code: int, *needles: str) -> None:
     assert "Traceback" not in result.err
     for needle in needles:
         assert needle in result.err, result.err
+
+
+def set_repo(site_dir: Path, **values: object) -> None:
+    """Set keys of madash.toml that init wrote (e.g. the [repo] ones) by rewriting their lines."""
+    config = site_dir / "madash.toml"
+    text = config.read_text()
+    for key, value in values.items():
+        rendered = f'"{value}"' if isinstance(value, str) else str(value).replace("'", '"')
+        text = "\n".join(
+            f"{key} = {rendered}" if line.startswith(f"{key} =") else line for line in text.splitlines()
+        ) + "\n"  # fmt: skip
+    config.write_text(text)

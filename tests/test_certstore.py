@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from madash import certstore
 from madash.errors import PKIError
-from madash.site import load_site
+from madash.pki import store as certstore
+from madash.site.config import load_site
 from tests.conftest import NOW, snapshot
 
 

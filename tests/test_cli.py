@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from madash import __version__, certstore
-from madash.site import load_site
+from madash import __version__
+from madash.pki import store as certstore
+from madash.site.config import load_site
 from tests.conftest import NOW, Result, assert_one_line_error, run_cli, run_cli_read_only, snapshot
 
 Madash = Callable[..., Result]
@@ -207,6 +208,33 @@ def test_unknown_command_and_option(madash: Madash) -> None:
 def test_debug_shows_a_traceback(tmp_path: Path) -> None:
     result = run_cli("--debug", "--site", tmp_path, "list")
     assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+def test_debug_is_accepted_after_the_command_and_logs_each_tool_command(site_dir: Path) -> None:
+    result = run_cli("--site", site_dir, "client", "laptop", "--debug")
+    assert result.returncode == 0, result.stderr
+    ran = [line for line in result.stderr.splitlines() if line.startswith("madash-build: debug: ran ")]
+    assert any("dpkg-deb --build --root-owner-group" in line and " s)" in line for line in ran), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_failing_tool_shows_its_command_and_stderr(site_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from madash.errors import ToolError
+    from madash.run import run
+
+    with pytest.raises(ToolError) as info:
+        run(["sh", "-c", "echo oops >&2; exit 3"])
+    assert info.value.command[1:] == ("-c", "echo oops >&2; exit 3") and "oops" in info.value.message
+    assert info.value.shell_command().endswith("sh -c 'echo oops >&2; exit 3'")
+
+
+def test_children_get_an_allow_listed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from madash.run import run
+
+    monkeypatch.setenv("MADASH_CA_PASSPHRASE", "not for children")
+    monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "nor this")
+    env = run(["env"]).stdout.decode()
+    assert "MADASH_" not in env and "LC_ALL=C.UTF-8" in env and "PATH=" in env
 
 
 def test_read_only_site_directory(site_dir: Path) -> None:

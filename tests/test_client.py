@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from madash import bake, certstore, fleet
-from madash.deb import DebContents, read_deb
+from madash.apt.identity import identity as apt_identity
+from madash.deb.reader import DebContents, read_deb
 from madash.errors import MadashError, UsageError
-from madash.site import Site, load_site
+from madash.packages import bake, fleet
+from madash.pki import store as certstore
+from madash.site.config import Site, load_site
 from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, snapshot
 from tests.golden import check_golden
 
@@ -24,7 +26,14 @@ Madash = Callable[..., Result]
 
 def bake_host(site_dir: Path, host: str, *features: str, now: dt.datetime = NOW) -> bake.BakeResult:
     return fleet.bake_host(
-        load_site(site_dir), host, features=list(features), interval=None, tags=None, passphrase=lambda: None, now=now
+        load_site(site_dir),
+        host,
+        apt=apt_identity(load_site(site_dir)),
+        features=list(features),
+        interval=None,
+        tags=None,
+        passphrase=lambda: None,
+        now=now,
     )
 
 
@@ -247,7 +256,7 @@ def test_expired_certificate_is_not_baked(site_dir: Path) -> None:
     bake_host(site_dir, "laptop")
     with pytest.raises(UsageError, match="certificate expired") as info:
         bake_host(site_dir, "laptop", now=NOW + dt.timedelta(days=900))
-    assert info.value.hint == "'madash-build renew laptop'"
+    assert info.value.hint is not None and "'madash-build renew laptop'" in info.value.hint
 
 
 def test_broken_snippet_names_file_and_line(site_dir: Path, madash: Madash) -> None:
@@ -287,7 +296,7 @@ def test_dist_not_writable(site_dir: Path) -> None:
 
 
 def test_interrupted_build_leaves_no_partial_file(site_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from madash import deb
+    from madash.deb import writer as deb
 
     def failing_run(*args: object, **kwargs: object) -> None:
         raise MadashError("dpkg-deb failed with exit code 2: disk full")

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from madash import fleet
-from madash.site import load_site
+from madash.apt.identity import identity as apt_identity
+from madash.packages import fleet
+from madash.site.config import load_site
 from tests.conftest import NOW
 from tests.standin import build_standin_telegraf
 
@@ -37,7 +38,14 @@ SMARTCTL_BRIEF = [
 def bake(site_dir: Path, host: str, *features: str) -> Path:
     site = load_site(site_dir)
     result = fleet.bake_host(
-        site, host, features=list(features), interval=None, tags=None, passphrase=lambda: None, now=NOW
+        site,
+        host,
+        apt=apt_identity(site),
+        features=list(features),
+        interval=None,
+        tags=None,
+        passphrase=lambda: None,
+        now=NOW,
     )
     return result.path
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from madash.site import FEATURES
+from madash.site.features import FEATURES
 from tests.servers import Influxd
 from tests.telegraf_data import DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
 

@@ -22,10 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from madash import bake, certstore, fleet, pki, server
-from madash.deb import DebContents, read_deb
-from madash.site import Site, load_site
-from madash.siteinit import init_site
+from madash.apt.identity import identity as apt_identity
+from madash.bootstrap import init_site
+from madash.deb.reader import DebContents, read_deb
+from madash.packages import bake, fleet, server
+from madash.pki import crypto as pki
+from madash.pki import store as certstore
+from madash.site.config import Site, load_site
 from tests.conftest import NOW
 from tests.servers import Influxd, PlainHttpServer, Stunnel, TLSRefused, free_port, https_request
 
@@ -72,7 +75,16 @@ def member(contents: DebContents, path: str) -> bytes:
 
 def client_from_package(site: Site, host: str, where: Path) -> Client:
     """A host's TLS material and writer credentials, as its installed package provides them."""
-    result = fleet.bake_host(site, host, features=["smart"], interval=None, tags=None, passphrase=lambda: None, now=NOW)
+    result = fleet.bake_host(
+        site,
+        host,
+        apt=apt_identity(site),
+        features=["smart"],
+        interval=None,
+        tags=None,
+        passphrase=lambda: None,
+        now=NOW,
+    )
     contents = read_deb(result.path)
     where.mkdir(parents=True)
     paths = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from madash.deb import read_deb
+from madash.deb.reader import read_deb
 from tests.servers import HttpError, Influxd
 
 pytestmark = pytest.mark.network
@@ -30,9 +30,9 @@ ENV = {
 @pytest.fixture(scope="module")
 def helper(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ensure-influxdb that the server package ships, taken out of a built package."""
-    from madash import bake, server
-    from madash.site import load_site
-    from madash.siteinit import init_site
+    from madash.bootstrap import init_site
+    from madash.packages import bake, server
+    from madash.site.config import load_site
     from tests.conftest import NOW
 
     root = tmp_path_factory.mktemp("site") / "site"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from madash import certstore, client, fleet
-from madash.inventory import update_host
-from madash.site import load_site
-from tests.conftest import NOW
+from madash.apt.identity import identity as apt_identity
+from madash.packages import client, fleet
+from madash.pki import store as certstore
+from madash.site.config import load_site
+from madash.site.inventory import update_host
+from tests.conftest import NOW, run_cli, set_repo
 
 
 def add_hosts(site_dir: Path, count: int) -> list[str]:
@@ -27,7 +30,12 @@ def test_parallel_fleet_bake_equals_one_by_one(site_dir: Path, tmp_path: Path) -
     hosts = add_hosts(site_dir, 12)
     seen: list[str] = []
     items = fleet.bake_all(
-        load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=3, report=lambda i: seen.append(i.host)
+        load_site(site_dir),
+        apt=apt_identity(load_site(site_dir)),
+        passphrase=lambda: None,
+        now=NOW,
+        jobs=3,
+        report=lambda i: seen.append(i.host),
     )
     assert sorted(seen) == hosts and [i.host for i in items] == hosts
     assert all(i.result is not None and i.result.changed for i in items)
@@ -41,18 +49,24 @@ def test_parallel_fleet_bake_equals_one_by_one(site_dir: Path, tmp_path: Path) -
     for item in items:
         assert item.result is not None
         item.result.path.unlink()
-    serial = fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
+    serial = fleet.bake_all(
+        load_site(site_dir), apt=apt_identity(load_site(site_dir)), passphrase=lambda: None, now=NOW, jobs=1
+    )
     assert {i.host: i.result.path.read_bytes() for i in serial if i.result} == parallel
 
 
 def test_unchanged_hosts_are_not_rebuilt_and_failures_do_not_stop_the_rest(site_dir: Path) -> None:
     add_hosts(site_dir, 6)
-    first = fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=2)
+    first = fleet.bake_all(
+        load_site(site_dir), apt=apt_identity(load_site(site_dir)), passphrase=lambda: None, now=NOW, jobs=2
+    )
     stamps = {i.host: i.result.path.stat().st_mtime_ns for i in first if i.result}
     certstore.revoke_host(load_site(site_dir), "h002", lambda: None, NOW)
     site = update_host(load_site(site_dir), "h004", features=["sensors"])
     later = NOW + dt.timedelta(hours=1)
-    again = {i.host: i for i in fleet.bake_all(site, passphrase=lambda: None, now=later, jobs=2)}
+    again = {
+        i.host: i for i in fleet.bake_all(site, apt=apt_identity(site), passphrase=lambda: None, now=later, jobs=2)
+    }
     assert again["h002"].result is None and "revoked" in (again["h002"].error or "")
     changed = {h for h, i in again.items() if i.result and i.result.changed}
     assert changed == {"h004"}
@@ -63,16 +77,36 @@ def test_unchanged_hosts_are_not_rebuilt_and_failures_do_not_stop_the_rest(site_
 
 def test_rebake_with_nothing_changed_renders_nothing(site_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     add_hosts(site_dir, 4)
-    fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
+    fleet.bake_all(load_site(site_dir), apt=apt_identity(load_site(site_dir)), passphrase=lambda: None, now=NOW, jobs=1)
 
     def must_not_render(*args: object, **kwargs: object) -> None:
         raise AssertionError("an unchanged host was gathered and rendered again")
 
     monkeypatch.setattr(client, "gather", must_not_render)
-    items = fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
+    items = fleet.bake_all(
+        load_site(site_dir), apt=apt_identity(load_site(site_dir)), passphrase=lambda: None, now=NOW, jobs=1
+    )
     assert all(i.result is not None and not i.result.changed for i in items)
     # Any input that changes takes the full path again: here a snippet for one host.
     (site_dir / "snippets" / "h001").mkdir(parents=True)
     (site_dir / "snippets" / "h001" / "extra.conf").write_text("[[inputs.file]]\n  files = []\n")
     with pytest.raises(AssertionError, match="gathered and rendered again"):
-        fleet.bake_all(load_site(site_dir), passphrase=lambda: None, now=NOW, jobs=1)
+        fleet.bake_all(
+            load_site(site_dir), apt=apt_identity(load_site(site_dir)), passphrase=lambda: None, now=NOW, jobs=1
+        )
+
+
+def test_eight_workers_on_a_new_site_with_a_repository_make_one_key(site_dir: Path) -> None:
+    """The repository's identity is made once, under the lock, before any worker starts."""
+    set_repo(site_dir, url="https://monitor.example.org/madash")
+    add_hosts(site_dir, 16)
+    result = run_cli("--site", site_dir, "client", "--all", "--jobs", "8")
+    assert result.returncode == 0, result.stderr
+    assert "16 hosts: 16 changed, 0 unchanged, 0 failed" in result.stdout
+    listing = subprocess.run(
+        ["gpg", "--batch", "--homedir", str(site_dir / "repo-key"), "--with-colons", "--list-secret-keys"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert [line for line in listing.stdout.splitlines() if line.startswith("sec:")] != []
+    assert len([line for line in listing.stdout.splitlines() if line.startswith("sec:")]) == 1
+    subprocess.run(["gpgconf", "--homedir", str(site_dir / "repo-key"), "--kill", "gpg-agent"], check=False)

@@ -1,7 +1,7 @@
 import pytest
 
 from madash.errors import UsageError
-from madash.names import check_host_name, check_server_address
+from madash.site.values import check_host_name, check_server_address
 
 
 @pytest.mark.parametrize("name", ["laptop", "a", "web-01", "x" * 63, "0day", "db2"])

@@ -11,10 +11,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from madash import certstore, pki
+from madash.bootstrap import init_site
 from madash.errors import PKIError, UsageError
-from madash.site import Site, load_site
-from madash.siteinit import init_site
+from madash.pki import crypto as pki
+from madash.pki import store as certstore
+from madash.site.config import Site, load_site
 from tests.conftest import NOW
 
 

@@ -12,10 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from debian.deb822 import Deb822
 
-from madash import bake, fleet, repo, server
-from madash.site import load_site
-from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only
+from madash.apt import publish as repo
+from madash.apt import scan
+from madash.apt.identity import identity as apt_identity
+from madash.packages import bake, fleet, server
+from madash.site.config import load_site
+from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, set_repo
 
 Madash = Callable[..., Result]
 
@@ -23,24 +27,20 @@ Madash = Callable[..., Result]
 def bake_host(site_dir: Path, host: str, *features: str, now: dt.datetime = NOW) -> bake.BakeResult:
     site = load_site(site_dir)
     return fleet.bake_host(
-        site, host, features=list(features), interval=None, tags=None, passphrase=lambda: None, now=now
+        site,
+        host,
+        apt=apt_identity(site),
+        features=list(features),
+        interval=None,
+        tags=None,
+        passphrase=lambda: None,
+        now=now,
     )
 
 
 def bake_server(site_dir: Path) -> bake.BakeResult:
     site = load_site(site_dir)
     return bake.bake_package(site, server.server_spec(server.gather(site, NOW)), NOW)
-
-
-def set_repo(site_dir: Path, **values: object) -> None:
-    config = site_dir / "madash.toml"
-    text = config.read_text()
-    for key, value in values.items():
-        rendered = f'"{value}"' if isinstance(value, str) else str(value).replace("'", '"')
-        text = "\n".join(
-            f"{key} = {rendered}" if line.startswith(f"{key} =") else line for line in text.splitlines()
-        ) + "\n"  # fmt: skip
-    config.write_text(text)
 
 
 @pytest.fixture
@@ -53,21 +53,12 @@ def published(site_dir: Path) -> Path:
 
 
 def release_fields(path: Path) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    key = ""
-    for line in path.read_text().splitlines():
-        if line.startswith(" "):
-            fields[key] += "\n" + line.strip()
-        else:
-            key, _, value = line.partition(": ")
-            key = key.rstrip(":")
-            fields[key] = value
-    return fields
+    return {str(k): str(v) for k, v in Deb822(path.read_text()).items()}
 
 
 def test_signatures_verify_with_the_exported_key(published: Path, tmp_path: Path) -> None:
     keyring = published / "madash-archive-keyring.gpg"
-    for suite in ("shared", "host-laptop", "host-web"):
+    for suite in ("server", "host-laptop", "host-web"):
         dists = published / "dists" / suite
         check = subprocess.run(
             ["gpgv", "--keyring", str(keyring), str(dists / "InRelease")], capture_output=True, check=False
@@ -88,7 +79,7 @@ def test_signatures_verify_with_the_exported_key(published: Path, tmp_path: Path
     )
     subprocess.run(["gpgconf", "--homedir", str(other), "--kill", "gpg-agent"], check=False)
     wrong = subprocess.run(
-        ["gpgv", "--keyring", str(tmp_path / "other.gpg"), str(published / "dists" / "shared" / "InRelease")],
+        ["gpgv", "--keyring", str(tmp_path / "other.gpg"), str(published / "dists" / "server" / "InRelease")],
         capture_output=True, check=False,
     )  # fmt: skip
     assert wrong.returncode != 0
@@ -140,12 +131,14 @@ def test_each_host_sees_only_its_own_package(published: Path) -> None:
 
     assert listed("host-laptop") == {"madash-client-laptop"}
     assert listed("host-web") == {"madash-client-web"}
-    assert listed("shared") == {"madash-server"}
+    assert listed("server") == {"madash-server"}
+    assert not (published / "dists" / "shared").exists(), "no shared suite without shared packages"
     assert [p.name for p in (published / "pool" / "host-laptop").iterdir()] == [
         p.name for p in (published.parent / "dist").glob("madash-client-laptop_*.deb")
     ]
     sources = (published / "sources" / "laptop.sources").read_text()
-    assert "Suites: host-laptop shared" in sources and "Signed-By: /etc/apt/keyrings/madash.gpg" in sources
+    # The server's suite holds the site's passwords: no host's source names it.
+    assert "Suites: host-laptop\n" in sources and "Signed-By: /etc/apt/keyrings/madash.gpg" in sources
 
 
 def test_publishing_twice_changes_nothing_and_reads_nothing_again(
@@ -155,15 +148,13 @@ def test_publishing_twice_changes_nothing_and_reads_nothing_again(
     target = os.readlink(published / "dists" / "host-laptop")
     web = os.readlink(published / "dists" / "host-web")
     reads: list[Path] = []
-    original = repo._read_control
-    monkeypatch.setattr(repo, "_read_control", lambda path: reads.append(path) or original(path))
+    original = scan.read_control
+    monkeypatch.setattr(scan, "read_control", lambda path: reads.append(path) or original(path))
     result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=1))
     assert not result.changed and reads == []
     assert os.readlink(published / "dists" / "host-laptop") == target
     after = {p: p.stat().st_mtime_ns for p in published.rglob("*") if p.is_file()}
-    assert {p: t for p, t in after.items() if p.name != repo.CACHE_NAME} == {
-        p: t for p, t in before.items() if p.name != repo.CACHE_NAME
-    }
+    assert after == before
     # One changed host: only its package is read, and a new generation replaces the old in one rename.
     bake_host(site_dir, "laptop", "sensors", now=NOW + dt.timedelta(hours=2))
     result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=2))
@@ -188,7 +179,7 @@ def test_valid_until_and_the_list_warning(published: Path, site_dir: Path, madas
     set_repo(site_dir, valid_days=7)
     result = repo.publish(load_site(site_dir), dt.datetime.now(dt.UTC) - dt.timedelta(days=6, hours=12))
     assert result.changed
-    fields = release_fields(published / "dists" / "shared" / "Release")
+    fields = release_fields(published / "dists" / "server" / "Release")
     assert "Valid-Until" in fields
     listing = madash("--site", site_dir, "list")
     assert "warning: the repository's Release files expire on" in listing.err and "madash-build repo" in listing.err

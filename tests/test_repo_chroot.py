@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from madash import fleet, repo
-from madash.site import load_site
+from madash.apt import publish as repo
+from madash.apt.identity import identity as apt_identity
+from madash.packages import fleet
+from madash.site.config import load_site
 from tests.servers import free_port, https_request
 from tests.standin import build_standin_telegraf
 
@@ -40,8 +42,11 @@ def now() -> dt.datetime:
 
 
 def bake(site_dir: Path, host: str, *features: str) -> None:
-    fleet.bake_host(load_site(site_dir), host, features=list(features), interval=None, tags=None,
-                    passphrase=lambda: None, now=now())  # fmt: skip
+    site = load_site(site_dir)
+    fleet.bake_host(
+        site, host, apt=apt_identity(site), features=list(features), interval=None, tags=None,
+        passphrase=lambda: None, now=now(),
+    )  # fmt: skip
 
 
 def serve(chroot: Chroot, site_dir: Path) -> None:

@@ -12,10 +12,11 @@ import jsonschema
 import pytest
 import yaml
 
-from madash import bake, certstore, server
-from madash.deb import DebContents, read_deb
+from madash.deb.reader import DebContents, read_deb
 from madash.errors import UsageError
-from madash.site import load_site
+from madash.packages import bake, server
+from madash.pki import store as certstore
+from madash.site.config import load_site
 from tests.conftest import NOW, Result, assert_one_line_error, snapshot
 from tests.golden import check_golden
 
@@ -181,7 +182,8 @@ def test_reproducible_and_versions_go_up_with_a_new_crl(site_dir: Path) -> None:
 def test_site_without_server_certificate(site_dir: Path, madash: Madash) -> None:
     (site_dir / "pki" / "server.crt").unlink()
     before = snapshot(site_dir)
-    assert_one_line_error(madash("--site", site_dir, "server"), 2, "no server certificate", "renew --server")
+    # A missing PKI file is an operational error (exit 1) for every command alike.
+    assert_one_line_error(madash("--site", site_dir, "server"), 1, "pki/server.crt is missing", "renew --server")
     assert snapshot(site_dir) == before
 
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from madash import bake, certstore, server
-from madash.site import load_site
+from madash.packages import bake, server
+from madash.pki import store as certstore
+from madash.site.config import load_site
 from tests.conftest import NOW
 from tests.standin.docker import build_standin_docker
 

@@ -7,8 +7,9 @@ import types
 
 import pytest
 
-from madash.client import ClientInputs, telegraf_config
-from madash.site import FEATURES, HostSection, InternetSection
+from madash.packages.client import ClientInputs, telegraf_config
+from madash.site.config import HostSection, InternetSection
+from madash.site.features import FEATURES
 from tests.golden import check_golden
 
 # Option names as Telegraf's plugin documentation gives them (1.28 to current); an

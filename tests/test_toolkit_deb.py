@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from madash import __version__, repo
-from madash.deb import DebContents, read_deb
-from madash.site import load_site
-from madash.siteinit import init_site
+from madash import __version__
+from madash.apt import publish as repo
+from madash.bootstrap import init_site
+from madash.deb.reader import DebContents, read_deb
+from madash.site.config import load_site
 
 if TYPE_CHECKING:
     from tests.chroot import Chroot
@@ -152,7 +153,7 @@ def test_toolkit_package_carries_the_command_and_the_templates(built: Built) -> 
     command = contents.members["/usr/bin/madash-build"]
     assert command.mode & 0o777 == 0o755
     assert b"madash.cli" in (command.data or b"")
-    assert f"{SITE_PACKAGES}/madash/cli.py" in contents.members
+    assert f"{SITE_PACKAGES}/madash/cli/__init__.py" in contents.members
     assert "/usr/share/doc/python3-madash/copyright" in contents.members
     data = f"{SITE_PACKAGES}/madash/data/"
     for name in DATA_DIRS:

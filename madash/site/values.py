@@ -1,4 +1,8 @@
-"""The rules for names the user gives: host names and server addresses.
+"""The grammar of every kind of value a site holds: names, addresses, maintainers.
+
+Each check returns the value when it is valid and raises UsageError otherwise; the
+site model applies them whatever the value's source (madash.toml, the command
+line, init).
 
 A host name ends up as a DNS label, a certificate CN, a file name under pki/,
 a suite in the apt repository and part of a Debian package name
@@ -49,6 +53,14 @@ def check_server_address(text: str) -> str:
         raise UsageError(f"invalid server address {text!r}", hint=hint)
     return text.lower()
 
+
+def url_host(address: str) -> str:
+    """An address as it stands in a URL's authority: IPv6 addresses in brackets."""
+    return f"[{address}]" if ":" in address else address
+
+
+# The one default Maintainer: an honest placeholder in a domain that cannot exist.
+DEFAULT_MAINTAINER_ADDRESS = "madash@monitoring.invalid"
 
 _MAINTAINER_RE = re.compile(r"^[^<>@\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$")
 

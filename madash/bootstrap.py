@@ -15,13 +15,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from madash import credentials, pki
-from madash.certstore import KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE, Index, IndexEntry, index_to_json
+from madash import modes, times
 from madash.errors import UsageError
 from madash.fsutil import atomic_write, describe_os_error, make_dir, site_lock
-from madash.names import check_maintainer, check_server_address
+from madash.pki import crypto
+from madash.pki.index import Index, IndexEntry, Kind, index_to_json
 from madash.render import render
-from madash.site import Site, SitePaths, parse_config
+from madash.site import credentials
+from madash.site.config import Site, parse_config
+from madash.site.layout import SitePaths
+from madash.site.values import check_maintainer, check_server_address
 
 _SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
 
@@ -76,7 +79,7 @@ def init_site(
         check_maintainer(maintainer)
     paths = SitePaths(root.resolve())
     if not paths.root.exists():
-        make_dir(paths.root, PRIVATE_DIR_MODE)
+        make_dir(paths.root, modes.PRIVATE_DIR)
     with site_lock(paths.root):
         existing = existing_site_files(paths)
         if existing and not force:
@@ -98,31 +101,33 @@ def _site_files(
     site: Site, config_text: str, ca_passphrase: bytes | None, now: dt.datetime
 ) -> dict[str, tuple[bytes, int]]:
     conf = site.config.pki
-    ca_key, ca_cert = pki.make_ca(site.config.site.name, conf.key_type, conf.ca_days, now)
-    server = pki.issue_server(ca_key, ca_cert, conf.key_type, site.config.server.addresses, conf.server_days, now)
+    ca_key, ca_cert = crypto.make_ca(site.config.site.name, conf.key_type, conf.ca_days, now)
+    server = crypto.issue_server(ca_key, ca_cert, conf.key_type, site.config.server.addresses, conf.server_days, now)
     index = Index(
         (
-            IndexEntry(ca_cert.serial_number, "ca", "ca", ca_cert.subject.rfc4514_string(), pki.not_after(ca_cert)),
+            IndexEntry(
+                ca_cert.serial_number, Kind.CA, "ca", ca_cert.subject.rfc4514_string(), crypto.not_after(ca_cert)
+            ),
             IndexEntry(
                 server.serial,
+                Kind.SERVER,
                 "server",
-                "server",
-                pki.load_cert(server.cert_pem, "server certificate").subject.rfc4514_string(),
+                crypto.load_cert(server.cert_pem, "server certificate").subject.rfc4514_string(),
                 server.not_after,
             ),
         ),
         crl_number=1,
     )
-    crl = pki.make_crl(ca_key, ca_cert, [], index.crl_number, conf.crl_days, now)
+    crl = crypto.make_crl(ca_key, ca_cert, [], index.crl_number, conf.crl_days, now)
     return {
-        "pki/ca.crt": (pki.cert_pem(ca_cert), PUBLIC_MODE),
-        "pki/ca.key": (pki.key_to_pem(ca_key, ca_passphrase), KEY_MODE),
-        "pki/server.crt": (server.cert_pem, PUBLIC_MODE),
-        "pki/server.key": (server.key_pem, KEY_MODE),
-        "pki/crl.pem": (crl, PUBLIC_MODE),
-        "pki/index.json": (index_to_json(index), PUBLIC_MODE),
-        "secrets.toml": (credentials.to_toml(credentials.generate()), KEY_MODE),
-        "madash.toml": (config_text.encode(), PUBLIC_MODE),
+        "pki/ca.crt": (crypto.cert_pem(ca_cert), modes.FILE),
+        "pki/ca.key": (crypto.key_to_pem(ca_key, ca_passphrase), modes.SECRET),
+        "pki/server.crt": (server.cert_pem, modes.FILE),
+        "pki/server.key": (server.key_pem, modes.SECRET),
+        "pki/crl.pem": (crl, modes.FILE),
+        "pki/index.json": (index_to_json(index), modes.FILE),
+        "secrets.toml": (credentials.to_toml(credentials.generate()), modes.SECRET),
+        "madash.toml": (config_text.encode(), modes.FILE),
     }
 
 
@@ -134,14 +139,14 @@ def _install(
     except OSError as exc:
         raise describe_os_error(exc, paths.root) from exc
     try:
-        make_dir(staging / "pki" / "clients", PRIVATE_DIR_MODE)
-        os.chmod(staging / "pki", PRIVATE_DIR_MODE)
+        make_dir(staging / "pki" / "clients", modes.PRIVATE_DIR)
+        os.chmod(staging / "pki", modes.PRIVATE_DIR)
         for relative, (data, mode) in files.items():
             atomic_write(staging / relative, data, mode)
         backup = None
         if existing:
-            backup = paths.root / f"replaced-{now.strftime('%Y%m%dT%H%M%SZ')}"
-            make_dir(backup, PRIVATE_DIR_MODE)
+            backup = paths.root / f"replaced-{times.backup_stamp(now)}"
+            make_dir(backup, modes.PRIVATE_DIR)
             for path in existing:
                 os.rename(path, backup / path.name)
         # madash.toml last: its presence is what makes the directory a site.

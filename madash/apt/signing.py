@@ -18,7 +18,7 @@ from pathlib import Path
 from madash.errors import MadashError, ToolError
 from madash.fsutil import atomic_write, make_dir
 from madash.run import run
-from madash.site import Site
+from madash.site.config import Site
 
 PASSPHRASE_VARIABLE = "MADASH_REPO_PASSPHRASE"  # noqa: S105 - a variable name
 

@@ -7,19 +7,22 @@ secrets), server_spec() is a pure function of what it returned.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from madash import credentials, pki
-from madash.bake import copyright_file
-from madash.certstore import load_index
-from madash.errors import PKIError, UsageError
-from madash.maintscripts import assemble
-from madash.package import EXEC_MODE, SECRET_MODE, FileEntry, PackageSpec
+from madash import modes, times
+from madash.deb.maintscripts import assemble
+from madash.deb.spec import FileEntry, PackageSpec
+from madash.errors import UsageError
+from madash.packages.common import copyright_file
+from madash.pki import crypto
+from madash.pki.index import Kind, load_index
+from madash.pki.store import load_leaf, read_pki_file
 from madash.render import render
 from madash.resources import data_root
-from madash.site import Site, SiteConfig
+from madash.site import credentials
+from madash.site.config import Site, SiteConfig
+from madash.site.values import url_host
 
 PACKAGE = "madash-server"
 ETC = "/etc/madash-server"
@@ -31,7 +34,6 @@ DASHBOARDS = "/usr/share/madash-server/dashboards"
 DATA_DIR = "/var/lib/madash"
 UNIT_DIR = "/lib/systemd/system"
 DATASOURCE_UID = "madash-influxdb"
-CRL_WARNING = dt.timedelta(days=30)
 
 # Pinned images: a re-bake never changes what runs behind the admin's back.
 IMAGES = {
@@ -48,7 +50,7 @@ class ServerInputs:
     secrets: credentials.Credentials
     ca_pem: bytes
     cert_pem: bytes
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)
     crl_pem: bytes
     dashboards: tuple[tuple[str, bytes], ...]
     warnings: tuple[str, ...]
@@ -57,51 +59,29 @@ class ServerInputs:
         return "ServerInputs(<secrets hidden>)"
 
 
-def _read(path: Path, what: str, hint: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"the site has no {what} ({path} is missing)", hint=hint) from None
-    except OSError as exc:
-        raise PKIError(f"cannot read {path}: {exc.strerror}") from None
-
-
 def gather(site: Site, now: dt.datetime) -> ServerInputs:
     paths = site.paths
-    renew = "'madash-build renew --server' issues one"
-    cert_pem = _read(paths.pki / "server.crt", "server certificate", renew)
-    key_pem = _read(paths.pki / "server.key", "server key", renew)
-    cert = pki.load_cert(cert_pem, "pki/server.crt")
-    entry = load_index(paths).current("server", "server")
-    if entry is None or entry.serial != cert.serial_number or entry.revoked_at is not None:
-        raise PKIError("pki/server.crt is not the server certificate the index names", hint=renew)
-    if pki.not_after(cert) <= now:
-        raise UsageError(f"the server certificate expired on {pki.not_after(cert):%Y-%m-%d}", hint=renew)
-    key = pki.load_key(key_pem, None, "pki/server.key")
-    if not pki.key_matches(key, cert):
-        raise PKIError("pki/server.key does not belong to pki/server.crt", hint=renew)
-    crl_pem = _read(paths.pki / "crl.pem", "CRL", "'madash-build server --refresh-crl' writes a new one")
-    warnings = _check_crl(crl_pem, now)
-    ca_pem = _read(paths.pki / "ca.crt", "CA certificate", "restore pki/ from your backup of the site")
+    leaf = load_leaf(paths, load_index(paths), Kind.SERVER, "server", now)
+    crl_pem = read_pki_file(paths, paths.crl, "'madash-build server --refresh-crl' writes a new one")
     return ServerInputs(
         config=site.config,
         secrets=credentials.load(paths),
-        ca_pem=ca_pem,
-        cert_pem=cert_pem,
-        key_pem=key_pem,
+        ca_pem=read_pki_file(paths, paths.ca_cert),
+        cert_pem=leaf.cert_pem,
+        key_pem=leaf.key_pem,
         crl_pem=crl_pem,
         dashboards=read_dashboards(),
-        warnings=warnings,
+        warnings=_check_crl(crl_pem, now),
     )
 
 
 def _check_crl(crl_pem: bytes, now: dt.datetime) -> tuple[str, ...]:
     """An expired CRL makes stunnel refuse every client: never ship one."""
-    next_update = pki.next_update(pki.load_crl(crl_pem, "pki/crl.pem"))
+    next_update = crypto.next_update(crypto.load_crl(crl_pem, "pki/crl.pem"))
     hint = "'madash-build server --refresh-crl' rewrites it (needs the CA key)"
     if next_update is None or next_update <= now:
         raise UsageError("the CRL has expired: stunnel would refuse every client", hint=hint)
-    if next_update - now <= CRL_WARNING:
+    if next_update - now <= times.EXPIRY_WARNING:
         return (f"the CRL expires on {next_update:%Y-%m-%d}; {hint}",)
     return ()
 
@@ -113,8 +93,6 @@ def read_dashboards() -> tuple[tuple[str, bytes], ...]:
 
 def _context(config: SiteConfig) -> dict[str, Any]:
     server = config.server
-    address = server.addresses[0]
-    host = f"[{address}]" if ":" in address else address
     return {
         "package": PACKAGE,
         "site_name": config.site.name,
@@ -134,7 +112,7 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "grafana_port": server.grafana_port,
         "influxdb_port": server.influxdb_local_port,
         "grafana_local_port": server.grafana_local_port,
-        "grafana_url": f"https://{host}:{server.grafana_port}/",
+        "grafana_url": f"https://{url_host(server.addresses[0])}:{server.grafana_port}/",
         "influxdb": config.influxdb,
     }
 
@@ -146,13 +124,13 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         FileEntry(
             ENV_FILE,
             render("debian/server/madash.env.j2", {**context, "secrets": secrets}).encode(),
-            SECRET_MODE,
+            modes.SECRET,
             conffile=True,
         ),
         FileEntry(STUNNEL_CONF, render("conf/stunnel.conf.j2", context).encode(), conffile=True),
         # The chain: stunnel presents the CA too, for clients that lack it.
         FileEntry(f"{TLS}/server.crt", inputs.cert_pem + inputs.ca_pem, conffile=True),
-        FileEntry(f"{TLS}/server.key", inputs.key_pem, SECRET_MODE, conffile=True),
+        FileEntry(f"{TLS}/server.key", inputs.key_pem, modes.SECRET, conffile=True),
         FileEntry(f"{TLS}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS}/crl.pem", inputs.crl_pem, conffile=True),
         FileEntry(
@@ -165,9 +143,9 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
             render("conf/grafana/dashboards.yaml.j2", context).encode(),
             conffile=True,
         ),
-        FileEntry(f"{LIBEXEC}/compose", render("debian/server/compose.sh.j2", context).encode(), EXEC_MODE),
+        FileEntry(f"{LIBEXEC}/compose", render("debian/server/compose.sh.j2", context).encode(), modes.EXEC),
         FileEntry(
-            f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), EXEC_MODE
+            f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), modes.EXEC
         ),
         FileEntry(
             f"{UNIT_DIR}/madash-server.service", render("debian/server/madash-server.service.j2", context).encode()

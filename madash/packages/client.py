@@ -7,22 +7,30 @@ of what gather() returned, so the same inputs always give the same package.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
+import os
+import stat
 import tomllib
-import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from madash import __version__, credentials, pki, repo, signing
-from madash.bake import copyright_file
-from madash.certstore import Index, IndexEntry, load_index
-from madash.errors import PKIError, SiteError, UsageError
-from madash.maintscripts import assemble
-from madash.package import SECRET_MODE, SUDOERS_MODE, FileEntry, PackageSpec
+from madash import __version__, modes
+from madash.deb.maintscripts import assemble
+from madash.deb.spec import FileEntry, PackageSpec
+from madash.errors import SiteError, UsageError
+from madash.packages.aptsource import KEYRING, AptIdentity, sources_entry
+from madash.packages.common import copyright_file
+from madash.pki.index import Index, IndexEntry, Kind, load_index
+from madash.pki.store import Leaf, load_leaf, read_pki_file
 from madash.render import render
 from madash.resources import DATA_DIRS, data_root
-from madash.site import HostSection, InternetSection, Site
+from madash.site import credentials
+from madash.site.config import HostSection, InternetSection, Site
+from madash.site.features import FEATURES, Feature
+from madash.site.values import url_host
 
 ETC = "/etc/madash"
 CONFIG = f"{ETC}/telegraf.conf"
@@ -37,15 +45,10 @@ APT_CONF = "/etc/apt/apt.conf.d/90madash-client-certificate"
 # apt fetches as the _apt user, which may not read Telegraf's copy of the key.
 APT_KEY = f"{TLS_DIR}/apt-client.key"
 # Conffiles only some features or settings ship: an upgrade without them must remove them.
-OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, "/etc/apt/keyrings/madash.gpg", APT_CONF, APT_KEY)
+OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY)
 TELEGRAF = "telegraf"
-
-# Debian packages each feature needs (Depends) or is better with (Recommends).
-FEATURE_DEPENDS = {"smart": ["sudo", "smartmontools"]}
-FEATURE_RECOMMENDS = {"sensors": ["lm-sensors"], "smart": ["nvme-cli"]}
-# Conffiles only some features ship: an upgrade without them must remove them.
-# Feature → supplementary groups of the telegraf user.
-FEATURE_GROUPS = {"docker": "docker"}
+# A snippet is a few lines of Telegraf configuration; anything larger is a mistake.
+SNIPPET_MAX_BYTES = 64 * 1024
 
 
 def package_name(host: str) -> str:
@@ -73,11 +76,9 @@ class ClientInputs:
     internet: InternetSection
     ca_pem: bytes
     cert_pem: bytes
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)
     snippets: tuple[Snippet, ...]
-    apt_sources: str = ""  # empty: the site has no repository URL
-    apt_key: bytes = b""
-    apt_https_host: str = ""  # the repository's host name when it is served over https
+    apt: AptIdentity | None = None  # None: the site has no repository URL
     earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
 
     def __repr__(self) -> str:
@@ -86,63 +87,76 @@ class ClientInputs:
 
 def output_url(site: Site) -> str:
     server = site.config.server
-    address = server.addresses[0]
-    host = f"[{address}]" if ":" in address else address
-    return f"https://{host}:{server.door_port}"
+    return f"https://{url_host(server.addresses[0])}:{server.door_port}"
 
 
-def _host_certificate(site: Site, host: str, now: dt.datetime, index: Index | None) -> tuple[bytes, bytes]:
-    entry = (index or load_index(site.paths)).current("client", host)
-    if entry is None:
-        raise PKIError(f"host {host} has no certificate yet")
-    if entry.revoked_at is not None:
-        raise UsageError(
-            f"host {host}'s certificate is revoked; refusing to bake a package the server would refuse",
-            hint=f"'madash-build renew {host}' issues a new one",
-        )
-    cert_path = site.paths.clients / f"{host}.crt"
-    key_path = site.paths.clients / f"{host}.key"
+def _snippet_files(directory: Path) -> list[Path]:
+    """The *.conf files of a snippet directory that is a real directory inside the site."""
     try:
-        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+        info = directory.lstat()
+    except FileNotFoundError:
+        return []
+    if stat.S_ISLNK(info.st_mode):
+        raise SiteError(f"{directory} is a symbolic link", hint="snippets/ must be a directory inside the site")
+    if not stat.S_ISDIR(info.st_mode):
+        return []
+    return sorted(directory.glob("*.conf"))
+
+
+def _read_snippet(path: Path) -> bytes:
+    """A regular file of bounded size: never a symlink out of the site, a FIFO that hangs, or a device."""
+    try:
+        # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from hanging the open; fstat decides.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise PKIError(f"cannot read {host}'s certificate or key: {exc}", hint=f"'madash-build renew {host}'") from None
-    cert = pki.load_cert(cert_pem, f"pki/clients/{host}.crt")
-    if cert.serial_number != entry.serial:
-        raise PKIError(
-            f"pki/clients/{host}.crt is not the certificate the index names", hint=f"'madash-build renew {host}'"
-        )
-    if pki.not_after(cert) <= now:
-        raise UsageError(
-            f"host {host}'s certificate expired on {pki.not_after(cert):%Y-%m-%d}", hint=f"'madash-build renew {host}'"
-        )
-    key = pki.load_key(key_pem, None, f"pki/clients/{host}.key")
-    if not pki.key_matches(key, cert):
-        raise PKIError(
-            f"pki/clients/{host}.key does not belong to its certificate", hint=f"'madash-build renew {host}'"
-        )
-    return cert_pem, key_pem
+        if exc.errno == errno.ELOOP:
+            raise SiteError(
+                f"{path} is a symbolic link", hint="snippets must be regular files inside the site"
+            ) from None
+        raise SiteError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SiteError(f"{path} is not a regular file", hint="snippets must be regular files inside the site")
+        if info.st_size > SNIPPET_MAX_BYTES:
+            raise SiteError(f"{path} is larger than {SNIPPET_MAX_BYTES // 1024} KiB")
+        return handle.read(SNIPPET_MAX_BYTES + 1)
 
 
-def read_snippets(site: Site, host: str) -> tuple[Snippet, ...]:
-    """The site's extra Telegraf snippets for every host and for this one, checked as TOML."""
+def read_snippets(site: Site, host: str, secrets: tuple[str, ...] = ()) -> tuple[Snippet, ...]:
+    """The site's extra Telegraf snippets for every host and for this one, checked before packaging.
+
+    Each must be TOML, and none may carry one of the site's secrets: snippets are
+    readable by Telegraf on the host, which holds only the writer's password.
+    """
     found: list[Snippet] = []
-    for prefix, directory in (("site", site.paths.snippets), ("host", site.paths.snippets / host)):
-        if not directory.is_dir():
-            continue
-        for path in sorted(directory.glob("*.conf")):
-            data = path.read_bytes()
+    for prefix, directory in (("site", site.paths.snippets), ("host", site.paths.host_snippets(host))):
+        for path in _snippet_files(directory):
+            data = _read_snippet(path)
             try:
-                tomllib.loads(data.decode("utf-8"))
+                text = data.decode("utf-8")
+                tomllib.loads(text)
             except UnicodeDecodeError:
                 raise SiteError(f"{path}: not UTF-8 text") from None
             except tomllib.TOMLDecodeError as exc:
                 raise SiteError(f"{path}: {exc}", hint="fix the snippet, or move it out of snippets/") from None
+            if any(secret in text for secret in secrets) or "PRIVATE KEY" in text:
+                raise SiteError(
+                    f"{path} holds one of the site's secrets", hint="snippets go to hosts: never put a password in one"
+                )
             found.append(Snippet(f"{prefix}-{path.name}", data))
     return tuple(found)
 
 
 def gather(
-    site: Site, host: str, now: dt.datetime, index: Index | None = None, earlier: tuple[str, ...] = ()
+    site: Site,
+    host: str,
+    now: dt.datetime,
+    *,
+    apt: AptIdentity | None,
+    index: Index | None = None,
+    earlier: tuple[str, ...] = (),
+    leaf: Leaf | None = None,
 ) -> ClientInputs:
     """Everything HOST's package is made of; ``index`` saves re-reading pki/index.json per host in a fleet."""
     host_config = site.config.hosts.get(host)
@@ -150,8 +164,10 @@ def gather(
         raise UsageError(
             f"host {host} is not in madash.toml", hint=f"add it with 'madash-build client {host} --feature ...'"
         )
-    cert_pem, key_pem = _host_certificate(site, host, now, index)
+    if leaf is None:  # else: a certificate issued in memory by this very command
+        leaf = load_leaf(site.paths, index or load_index(site.paths), Kind.CLIENT, host, now)
     influx = site.config.influxdb
+    secrets = credentials.load(site.paths)
     return ClientInputs(
         host=host,
         host_config=host_config,
@@ -160,27 +176,15 @@ def gather(
         output_url=output_url(site),
         database=influx.database,
         writer_user=influx.writer_user,
-        writer_password=credentials.load(site.paths).influxdb_writer_password,
+        writer_password=secrets.influxdb_writer_password,
         internet=site.config.internet,
-        ca_pem=(site.paths.pki / "ca.crt").read_bytes(),
-        cert_pem=cert_pem,
-        key_pem=key_pem,
-        snippets=read_snippets(site, host),
+        ca_pem=read_pki_file(site.paths, site.paths.ca_cert),
+        cert_pem=leaf.cert_pem,
+        key_pem=leaf.key_pem,
+        snippets=read_snippets(site, host, secrets.values()),
+        apt=apt if site.config.repo.url else None,
         earlier_conffiles=earlier,
-        **_apt_inputs(site, host),
     )
-
-
-def _apt_inputs(site: Site, host: str) -> dict[str, Any]:
-    url = site.config.repo.url
-    if not url:
-        return {}
-    parsed = urllib.parse.urlsplit(url)
-    return {
-        "apt_sources": repo.sources_entry(site, host),
-        "apt_key": signing.site_public_key(site),
-        "apt_https_host": parsed.hostname if parsed.scheme == "https" else "",
-    }
 
 
 def telegraf_config(inputs: ClientInputs) -> str:
@@ -191,6 +195,7 @@ def telegraf_config(inputs: ClientInputs) -> str:
             "host": inputs.host,
             "site_name": inputs.site_name,
             "features": features,
+            "input_templates": [t for t in (FEATURES[f].template for f in features) if t],
             "tags": dict(sorted(inputs.host_config.tags.items())),
             "interval": inputs.host_config.interval,
             "output_url": inputs.output_url,
@@ -206,7 +211,7 @@ def telegraf_config(inputs: ClientInputs) -> str:
     )
 
 
-def _config_files(inputs: ClientInputs, features: list[str], context: dict[str, Any]) -> list[FileEntry]:
+def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> list[FileEntry]:
     dropin = render(
         "debian/client/telegraf-dropin.conf.j2",
         {
@@ -214,40 +219,43 @@ def _config_files(inputs: ClientInputs, features: list[str], context: dict[str, 
             "env_file": ENV_FILE,
             "config": CONFIG,
             "config_dir": CONFIG_DIR,
-            "net_raw": "internet" in features,
+            "net_raw": "CAP_NET_RAW" in {c for f in features for c in FEATURES[f].capabilities},
         },
     )
     env = render("debian/client/telegraf.env.j2", {**context, "password": inputs.writer_password})
     files = [
         FileEntry(CONFIG, telegraf_config(inputs).encode(), conffile=True),
-        FileEntry(ENV_FILE, env.encode(), SECRET_MODE, conffile=True),
+        FileEntry(ENV_FILE, env.encode(), modes.SECRET, conffile=True),
         FileEntry(f"{TLS_DIR}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS_DIR}/client.crt", inputs.cert_pem, conffile=True),
         # 0600 root at unpack; the tls-key snippet hands it to the telegraf group.
-        FileEntry(f"{TLS_DIR}/client.key", inputs.key_pem, SECRET_MODE, conffile=True),
+        FileEntry(f"{TLS_DIR}/client.key", inputs.key_pem, modes.SECRET, conffile=True),
         FileEntry(DROPIN, dropin.encode()),
     ]
-    files += [FileEntry(f"{CONFIG_DIR}/{s.name}", s.data, conffile=True) for s in inputs.snippets]
-    if "smart" in features:
+    # 0600 root at unpack, like the key; the tls-key snippet hands them to the telegraf group.
+    files += [FileEntry(f"{CONFIG_DIR}/{s.name}", s.data, modes.SECRET, conffile=True) for s in inputs.snippets]
+    if any(FEATURES[f].sudoers for f in features):
         sudoers = render("debian/client/sudoers.j2", context)
-        files.append(FileEntry(SUDOERS, sudoers.encode(), SUDOERS_MODE, conffile=True))
-    if inputs.apt_sources:
-        files.append(FileEntry(APT_SOURCES, inputs.apt_sources.encode(), conffile=True))
-        files.append(FileEntry(repo.APT_KEYRING, inputs.apt_key, conffile=True))
-    if inputs.apt_https_host:
+        files.append(FileEntry(SUDOERS, sudoers.encode(), modes.SUDOERS, conffile=True))
+    apt = inputs.apt
+    if apt is not None:
+        sources = sources_entry(apt, inputs.site_name, inputs.host)
+        files.append(FileEntry(APT_SOURCES, sources.encode(), conffile=True))
+        files.append(FileEntry(KEYRING, apt.keyring, conffile=True))
+    if apt is not None and apt.https_host:
         apt_conf = render(
             "conf/apt/client-cert.conf.j2",
-            {**context, "host": inputs.apt_https_host, "ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/client.crt",
+            {**context, "host": apt.https_host, "ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/client.crt",
              "key": APT_KEY},
         )  # fmt: skip
         files.append(FileEntry(APT_CONF, apt_conf.encode(), conffile=True))
-        files.append(FileEntry(APT_KEY, inputs.key_pem, SECRET_MODE, conffile=True))
+        files.append(FileEntry(APT_KEY, inputs.key_pem, modes.SECRET, conffile=True))
     return files
 
 
-def _control(inputs: ClientInputs, features: list[str], context: dict[str, Any]) -> dict[str, str]:
-    depends = ["telegraf", *sorted({d for f in features for d in FEATURE_DEPENDS.get(f, [])})]
-    recommends = sorted({d for f in features for d in FEATURE_RECOMMENDS.get(f, [])})
+def _control(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> dict[str, str]:
+    depends = ["telegraf", *sorted({d for f in features for d in FEATURES[f].depends})]
+    recommends = sorted({d for f in features for d in FEATURES[f].recommends})
     control = {
         "Architecture": "all",
         "Maintainer": inputs.maintainer,
@@ -273,21 +281,22 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     shipped = {f.path for f in files}
     # Also what earlier versions shipped and this one does not, such as a snippet the site dropped.
     context["obsolete_conffiles"] = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
-    context["apt_sources"] = bool(inputs.apt_sources)
-    context["apt_https"] = bool(inputs.apt_https_host)
+    context["apt_sources"] = inputs.apt is not None
+    context["apt_https"] = inputs.apt is not None and bool(inputs.apt.https_host)
     files.append(copyright_file(name, inputs.site_name, inputs.maintainer))
     overrides = render("debian/client/lintian-overrides.j2", context)
     files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))
     concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
     # state first: its teardown (purging /var/lib/madash-client) must run last.
     concerns += ["state", "tls-key", "groups", "telegraf-restart"]
-    keys = [{"path": f"{TLS_DIR}/client.key", "user": "root", "group": TELEGRAF, "mode": "0640"}]
-    if inputs.apt_https_host:
+    telegraf_only = [f"{TLS_DIR}/client.key", *(f"{CONFIG_DIR}/{s.name}" for s in inputs.snippets)]
+    keys = [{"path": path, "user": "root", "group": TELEGRAF, "mode": "0640"} for path in telegraf_only]
+    if context["apt_https"]:
         keys.append({"path": APT_KEY, "user": "_apt", "group": "root", "mode": "0400"})
     script_context = {
         **context,
         "keys": keys,
-        "groups": sorted({FEATURE_GROUPS[f] for f in features if f in FEATURE_GROUPS}),
+        "groups": sorted({g for f in features for g in FEATURES[f].groups}),
         "user": TELEGRAF,
         "state_dir": STATE_DIR,
         "service": "telegraf.service",
@@ -296,7 +305,7 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     return PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
 
 
-def fingerprint(site: Site, host: str, entry: IndexEntry | None) -> str:
+def fingerprint(site: Site, host: str, entry: IndexEntry | None, apt: AptIdentity | None) -> str:
     """What HOST's package is made of, cheaply: settings, and the stats of every input file.
 
     Equal fingerprints mean gather() would read the same inputs, so a fleet
@@ -310,16 +319,17 @@ def fingerprint(site: Site, host: str, entry: IndexEntry | None) -> str:
         _templates_stamp(),
         config.site, config.server, config.influxdb, config.internet, config.repo, config.hosts.get(host),
         entry,
+        apt and (apt.url, hashlib.sha256(apt.keyring).hexdigest(), apt.https_host, apt.shared),
     ]  # fmt: skip
-    paths = [site.paths.pki / "ca.crt", site.paths.clients / f"{host}.crt", site.paths.clients / f"{host}.key",
-             site.paths.secrets, site.paths.repo_key / "public.gpg"]  # fmt: skip
-    for directory in (site.paths.snippets, site.paths.snippets / host):
-        if directory.is_dir():
+    paths = [site.paths.ca_cert, site.paths.client_cert(host), site.paths.client_key(host),
+             site.paths.secrets, site.paths.repo_public_key]  # fmt: skip
+    for directory in (site.paths.snippets, site.paths.host_snippets(host)):
+        if directory.is_dir() and not directory.is_symlink():
             paths += sorted(directory.glob("*.conf"))
     for path in paths:
         try:
-            stat = path.stat()
-            parts.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+            info = path.lstat()
+            parts.append((str(path), info.st_mode, info.st_size, info.st_mtime_ns, info.st_ino))
         except FileNotFoundError:
             parts.append((str(path), None))
     return hashlib.sha256(repr(parts).encode()).hexdigest()

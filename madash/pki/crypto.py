@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from madash.errors import PKIError
-from madash.names import is_ip_address
+from madash.site.values import is_ip_address
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 UTC = dt.UTC

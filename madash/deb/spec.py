@@ -1,7 +1,7 @@
 """The in-memory package tree: every file with its bytes, mode and conffile flag.
 
 A PackageSpec is everything that goes into a .deb, decided before anything is
-written: deb.py only turns it into bytes. Modes are explicit on every entry, so
+written: deb/writer.py only turns it into bytes. Modes are explicit on every entry, so
 the checkout's modes and the umask never leak into a package.
 """
 
@@ -12,11 +12,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-DIR_MODE = 0o755
-FILE_MODE = 0o644
-EXEC_MODE = 0o755
-SECRET_MODE = 0o600
-SUDOERS_MODE = 0o440
+from madash import modes
 
 # Debian policy 5.3: the binary control fields in their usual order.
 CONTROL_ORDER = (
@@ -45,7 +41,7 @@ SCRIPT_NAMES = ("preinst", "postinst", "prerm", "postrm")
 class FileEntry:
     path: str  # absolute, inside the package
     data: bytes
-    mode: int = FILE_MODE
+    mode: int = modes.FILE
     conffile: bool = False
 
     def __post_init__(self) -> None:

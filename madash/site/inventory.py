@@ -13,19 +13,20 @@ import tomlkit
 from tomlkit.items import Table
 
 from madash.errors import SiteError
-from madash.fsutil import atomic_write
-from madash.site import Site, parse_config
+from madash.fsutil import atomic_write, site_lock
+from madash.site.config import Site, check_features, parse_config
 
 
-def update_host(
+def edit_host(
     site: Site,
     host: str,
     *,
     features: Sequence[str] | None = None,
     interval: str | None = None,
     tags: Mapping[str, str] | None = None,
-) -> Site:
-    """Create or update [hosts.HOST]; return the site as it is afterwards."""
+) -> tuple[Site, str | None]:
+    """[hosts.HOST] created or updated, in memory: the site as it would be, and the new text
+    of madash.toml (None when it would not change). Nothing is written: see write_config."""
     path = site.paths.config
     text = path.read_text(encoding="utf-8")
     document = tomlkit.parse(text)
@@ -42,7 +43,7 @@ def update_host(
         hosts.add(host, entry)
     if features is not None:
         array = tomlkit.array()
-        array.extend(dict.fromkeys(features))  # keep order, drop repeats
+        array.extend(str(f) for f in dict.fromkeys(features))  # keep order, drop repeats
         entry["features"] = array
     if interval is not None:
         entry["interval"] = interval
@@ -52,6 +53,25 @@ def update_host(
         entry["tags"] = inline
     new_text = tomlkit.dumps(document)
     config = parse_config(new_text, path)
-    if new_text != text:
-        atomic_write(path, new_text.encode())
-    return Site(site.paths, config)
+    return Site(site.paths, config), (new_text if new_text != text else None)
+
+
+def write_config(site: Site, text: str) -> None:
+    atomic_write(site.paths.config, text.encode())
+
+
+def update_host(
+    site: Site,
+    host: str,
+    *,
+    features: Sequence[str] | None = None,
+    interval: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Site:
+    """edit_host, then write madash.toml (under the site lock) if it changed."""
+    with site_lock(site.paths.root):
+        checked = check_features(features) if features is not None else None
+        new_site, text = edit_host(site, host, features=checked, interval=interval, tags=tags)
+        if text is not None:
+            write_config(new_site, text)
+    return new_site

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 from madash.errors import SiteError
 from madash.render import render
-from madash.site import SitePaths
+from madash.site.layout import SitePaths
 
 SECRET_BYTES = 24  # 32 URL-safe characters, ~192 bits
 
@@ -27,6 +27,9 @@ class Credentials:
     def __repr__(self) -> str:
         # Keep secrets out of tracebacks and debug output.
         return "Credentials(<hidden>)"
+
+    def values(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 def generate() -> Credentials:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from madash.package import SCRIPT_NAMES
+from madash.deb.spec import SCRIPT_NAMES
 from madash.render import render
 from madash.resources import data_root
 

@@ -1,0 +1,1 @@
+"""The site apt repository: planning, publishing, signing; the identity hosts see."""

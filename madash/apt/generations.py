@@ -1,0 +1,163 @@
+"""Generations of a suite: built aside, signed, and swapped in by one rename of dists/SUITE.
+
+Every suite that changed gets a complete new generation in .suites/SUITE/GEN/,
+and its dists/SUITE symlink is swapped to it in one rename: a reader never sees
+a Release that does not match its Packages. Unchanged suites are not touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from madash import times
+from madash.apt import signing
+from madash.apt.indexes import index_files, release, valid_until
+from madash.apt.state import SuiteState
+from madash.errors import MadashError
+from madash.fsutil import describe_os_error, make_dir
+from madash.site.config import Site
+
+SUITES = ".suites"
+
+
+def build_suites(
+    site: Site, key: signing.SigningKey, packages: Mapping[str, bytes], now: dt.datetime, jobs: int | None
+) -> dict[str, SuiteState]:
+    """New generations of the given suites, built aside in parallel (gpg dominates: one process per signature)."""
+    generation = times.generation_stamp(now)
+    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+        futures = {
+            suite: pool.submit(build_suite, site, key, suite, text, generation, now) for suite, text in packages.items()
+        }
+        try:
+            return {suite: future.result() for suite, future in futures.items()}
+        except BaseException:
+            # All or nothing: no half-built generation is left behind for a later publish to trip on.
+            for future in futures.values():
+                future.cancel()
+            pool.shutdown(wait=True)
+            for suite in futures:
+                shutil.rmtree(site.paths.repo / SUITES / suite / generation, ignore_errors=True)
+            raise
+
+
+def build_suite(
+    site: Site, key: signing.SigningKey, suite: str, packages: bytes, generation: str, now: dt.datetime
+) -> SuiteState:
+    conf = site.config.repo
+    target = site.paths.repo / SUITES / suite / generation
+    if target.exists():
+        shutil.rmtree(target)
+    try:
+        files = index_files(packages, conf.architectures)
+        written: dict[str, Path] = {}
+        for index in files:
+            # Identical indexes for every architecture: written once, hard-linked after.
+            name = Path(index.path).name
+            first = written.get(name)
+            path = target / index.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if first is None:
+                _write_durably(path, index.data)
+                written[name] = path
+            else:
+                os.link(first, path)
+            # By-hash copies, so that a client holding the previous InRelease still finds its indexes.
+            for algorithm in ("SHA256", "SHA512"):
+                by_hash = path.parent / "by-hash" / algorithm / hashlib.new(algorithm.lower(), index.data).hexdigest()
+                by_hash.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, by_hash)
+        _carry_by_hash(site.paths.repo / "dists" / suite, target)
+        release_text = release(site.config.site.name, conf, suite, files, now)
+        inrelease, detached = signing.sign_release(key, release_text)
+        _write_durably(target / "Release", release_text)
+        _write_durably(target / "Release.gpg", detached)
+        # InRelease last: it is what apt reads first.
+        _write_durably(target / "InRelease", inrelease)
+        _newer_than_before(site.paths.repo / "dists" / suite, target)
+        for path in target.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        state = SuiteState(generation, hashlib.sha256(packages).hexdigest(), conf.architectures, valid_until(conf, now))
+        return state
+    except OSError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise describe_os_error(exc, target) from exc
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def _newer_than_before(old_suite: Path, new_suite: Path) -> None:
+    """Give the new Release files an mtime in a later second than the old ones'.
+
+    Web servers answer If-Modified-Since with one-second Last-Modified times: a publish
+    within the second of a client's last fetch would otherwise be answered 304, stale.
+    """
+    try:
+        before = int((old_suite / "InRelease").stat().st_mtime)
+    except FileNotFoundError:
+        return
+    stamp = max(int(time.time()), before + 1)
+    for name in ("Release", "Release.gpg", "InRelease"):
+        os.utime(new_suite / name, (stamp, stamp))
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write and fsync: a generation is on disk before its suite's symlink points at it.
+    (Only the new files: os.sync would flush every dirty page on the machine.)"""
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _carry_by_hash(old_suite: Path, new_suite: Path) -> None:
+    """Keep the previous generation's indexes reachable by hash (one generation back)."""
+    if not old_suite.is_dir():
+        return
+    for path in old_suite.glob("main/binary-*/Packages*"):
+        relative = path.relative_to(old_suite)
+        data = path.read_bytes()
+        for algorithm in ("SHA256", "SHA512"):
+            target = (
+                new_suite / relative.parent / "by-hash" / algorithm / hashlib.new(algorithm.lower(), data).hexdigest()
+            )
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+
+
+def swap_suite(repo_dir: Path, suite: str, generation: str) -> None:
+    """Point dists/SUITE at its new generation in one rename; keep only the previous one besides.
+
+    Each suite is swapped on its own, so a client reading one suite's Release and
+    Packages always gets one generation's, and a publish touches only changed suites.
+    """
+    dists = repo_dir / "dists"
+    make_dir(dists)
+    link = dists / suite
+    if link.exists() and not link.is_symlink():
+        raise MadashError(f"{link} is not madash's", hint="move it aside; madash keeps dists/SUITE as symlinks")
+    previous = link.resolve().name if link.is_symlink() else None
+    tmp = dists / f".{suite}.new"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(Path("..") / SUITES / suite / generation)
+    tmp.replace(link)
+    for old in (repo_dir / SUITES / suite).iterdir():
+        if old.name not in (generation, previous):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def drop_suite(repo_dir: Path, suite: str) -> None:
+    link = repo_dir / "dists" / suite
+    if link.is_symlink():
+        link.unlink()
+    shutil.rmtree(repo_dir / SUITES / suite, ignore_errors=True)

@@ -1,0 +1,7 @@
+"""python -m madash.cli"""
+
+import sys
+
+from madash.cli import main
+
+sys.exit(main())

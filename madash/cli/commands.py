@@ -1,0 +1,252 @@
+"""One function per command: parse nothing, print results, return an exit code.
+
+Each command imports what it needs when it runs: cryptography, jinja2, rich and
+python-debian together take a third of a second to import, more than a repo
+publish with nothing to do needs in all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import re
+import sys
+from typing import TYPE_CHECKING
+
+from madash.cli.output import print_table, shown
+from madash.errors import UsageError
+from madash.site.config import load_site
+
+if TYPE_CHECKING:
+    from madash.packages.aptsource import AptIdentity
+    from madash.site.config import Site
+    from madash.status import SiteStatus
+
+PROG = "madash-build"
+PASSPHRASE_VARIABLE = "MADASH_CA_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def passphrase_source() -> bytes | None:
+    """The CA key's passphrase: from the environment, else asked on a terminal."""
+    value = os.environ.get(PASSPHRASE_VARIABLE)
+    if value:
+        return value.encode()
+    if sys.stdin.isatty():
+        return getpass.getpass("Passphrase of the site CA key: ").encode()
+    return None
+
+
+def _new_passphrase(asked: bool) -> bytes | None:
+    value = os.environ.get(PASSPHRASE_VARIABLE)
+    if value:
+        return value.encode()
+    if not asked:
+        return None
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "--ca-passphrase needs a terminal to ask on", hint=f"or set {PASSPHRASE_VARIABLE} in the environment"
+        )
+    first = getpass.getpass("New passphrase for the site CA key: ")
+    if not first:
+        raise UsageError("the passphrase is empty")
+    if getpass.getpass("Repeat it: ") != first:
+        raise UsageError("the passphrases differ")
+    return first.encode()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from madash.bootstrap import init_site
+
+    addresses = [part for value in args.server for part in value.split(",")] if args.server else []
+    site, backup = init_site(
+        args.site,
+        addresses,
+        args.name,
+        force=args.force,
+        maintainer=args.maintainer,
+        ca_passphrase=_new_passphrase(args.ca_passphrase),
+        now=now(),
+    )
+    print(f"created site {site.config.site.name!r} in {site.paths.root}")
+    print(f"  server certificate for: {', '.join(site.config.server.addresses)}")
+    if backup is not None:
+        print(f"  the replaced site files were moved to {backup}")
+    print(f"next: '{PROG} client HOST --feature ...' for each machine, '{PROG} server' for the server")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from madash.pki import store as certstore
+
+    site = load_site(args.site)
+    entry = certstore.revoke_host(site, args.host, passphrase_source, now())
+    print(f"revoked {args.host}'s certificate (serial {entry.serial:x}); the CRL is rewritten")
+    print(f"next: bake and install the server package so that stunnel refuses {args.host}")
+    return 0
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    from madash.pki import store as certstore
+
+    site = load_site(args.site)
+    if args.server == (args.host is not None):
+        raise UsageError("renew takes either a HOST or --server", hint=f"see '{PROG} renew --help'")
+    if args.server:
+        entry = certstore.renew_server(site, passphrase_source, now())
+        print(f"new server certificate (serial {entry.serial:x}, until {entry.not_after:%Y-%m-%d})")
+        print("the old one is revoked and the CRL rewritten")
+        print("next: bake and install the server package")
+    else:
+        entry = certstore.renew_host(site, args.host, passphrase_source, now())
+        print(f"new certificate for {args.host} (serial {entry.serial:x}, until {entry.not_after:%Y-%m-%d})")
+        print("the old one is revoked and the CRL rewritten")
+        print(f"next: bake and install {args.host}'s client package, and the server package for the new CRL")
+    return 0
+
+
+def _tags(values: list[str] | None) -> dict[str, str] | None:
+    if values is None:
+        return None
+    tags = {}
+    for value in values:
+        key, sep, tag_value = value.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageError(f"invalid --tag {value!r}", hint="use --tag KEY=VALUE, KEY being letters, digits and _")
+        tags[key] = tag_value
+    return tags
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    from madash.packages import fleet
+
+    site = load_site(args.site)
+    if args.all == (args.host is not None):
+        raise UsageError("client takes either a HOST or --all", hint=f"see '{PROG} client --help'")
+    features: list[str] | None = [] if args.no_features else args.feature
+    if args.all:
+        if features is not None or args.interval or args.tag:
+            raise UsageError("--all re-bakes hosts as madash.toml describes them; it takes no host options")
+        return _bake_fleet(site, args.jobs)
+    result = fleet.bake_host(
+        site,
+        args.host,
+        features=features,
+        interval=args.interval,
+        tags=_tags(args.tag),
+        passphrase=passphrase_source,
+        now=now(),
+        apt=_apt_identity(site),
+    )
+    state = "new version" if result.changed else "unchanged"
+    print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
+    return 0
+
+
+def _apt_identity(site: Site) -> AptIdentity | None:
+    """The repository identity client packages carry, made once, before any host is baked."""
+    from madash.apt.identity import identity
+
+    return identity(site)
+
+
+def _bake_fleet(site: Site, jobs: int | None) -> int:
+    from madash import progress
+    from madash.packages import fleet
+
+    hosts = sorted(site.config.hosts)
+    if not hosts:
+        raise UsageError("madash.toml has no hosts yet", hint=f"add one with '{PROG} client HOST --feature ...'")
+    with progress.Reporter(len(hosts), "baking", interactive=sys.stdout.isatty()) as reporter:
+        items = fleet.bake_all(
+            site, passphrase=passphrase_source, now=now(), jobs=jobs, apt=_apt_identity(site), report=reporter.advance
+        )
+    rows = [("HOST", "VERSION", "STATE", "FILE")]
+    for item in items:
+        if item.result is None:
+            rows.append((item.host, "-", "failed", item.error or ""))
+        else:
+            state = "changed" if item.result.changed else "unchanged"
+            rows.append((item.host, item.result.version, state, shown(item.result.path)))
+    print_table(rows)
+    failed = [item for item in items if item.result is None]
+    changed = sum(1 for item in items if item.result is not None and item.result.changed)
+    print(
+        f"{len(items)} hosts: {changed} changed, {len(items) - changed - len(failed)} unchanged, {len(failed)} failed"
+    )
+    for item in failed:
+        print(f"{PROG}: error: {item.host}: {item.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from madash.packages import server
+    from madash.packages.bake import bake_package
+    from madash.pki import store as certstore
+
+    site = load_site(args.site)
+    if args.refresh_crl:
+        certstore.refresh_crl(site, passphrase_source, now())
+        print("the CRL is rewritten with a fresh next-update date")
+    inputs = server.gather(site, now())
+    for warning in inputs.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    result = bake_package(site, server.server_spec(inputs), now())
+    state = "new version" if result.changed else "unchanged"
+    print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
+    return 0
+
+
+def cmd_repo(args: argparse.Namespace) -> int:
+    from madash.apt import publish as repo
+
+    site = load_site(args.site)
+    result = repo.publish(site, now())
+    for suite, packages in result.suites.items():
+        print(f"{suite}: {', '.join(packages)}")
+    for path in result.removed:
+        print(f"removed from the pool: {path}")
+    if result.changed:
+        print(f"published in {shown(site.paths.repo)}; hosts use {shown(site.paths.repo / 'sources')}/HOST.sources")
+    else:
+        print(f"{shown(site.paths.repo)} is up to date: nothing changed")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from madash import status
+
+    site = load_site(args.site)
+    report = status.site_status(site, now())
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_status(report)
+    for warning in report.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _print_status(report: SiteStatus) -> None:
+    rows: list[tuple[str, ...]] = [("WHAT", "NAME", "SERIAL", "NOT AFTER", "STATUS")]
+    rows.append(("ca", report.ca.name, report.ca.serial or "-", report.ca.not_after or "-", report.ca.status))
+    rows.append(
+        (
+            "server",
+            report.server.name,
+            report.server.serial or "-",
+            report.server.not_after or "-",
+            report.server.status,
+        )
+    )
+    rows.append(("crl", "crl.pem", f"{report.crl.revoked} revoked", report.crl.next_update or "-", report.crl.status))
+    for host in report.hosts:
+        rows.append(("host", host.name, host.serial or "-", host.not_after or "-", host.status))
+    print(f"site: {report.site}")
+    print_table(rows)

@@ -1,0 +1,175 @@
+"""The argument parser of madash-build: every command, option and help text."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import NoReturn
+
+from madash import __version__
+from madash.cli import commands as commands_module
+from madash.cli.commands import PASSPHRASE_VARIABLE, PROG
+from madash.errors import UsageError
+from madash.site import features
+from madash.site.values import HOST_RULE
+
+DESCRIPTION = """\
+Keep a Grafana + InfluxDB + Telegraf monitoring site in one directory and bake
+Debian packages from it: madash-server for the monitoring server, and one
+madash-client-HOST per monitored machine, each with its own certificate.
+"""
+
+EPILOG = f"""\
+The site directory is --site DIR, else $MADASH_SITE, else the current directory.
+The CA key may carry a passphrase: it is read from ${PASSPHRASE_VARIABLE}, or asked
+for on a terminal. Exit codes: 0 ok, 1 operational error, 2 usage or bad input.
+Run '{PROG} COMMAND --help' for each command's options.
+"""
+
+DEBUG_HELP = "log every command madash runs, with its duration, and show a traceback on errors"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line plus a hint, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=f"see '{self.prog} --help'")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"{text} is not from 1 to 1024")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--site",
+        type=Path,
+        default=Path(os.environ.get("MADASH_SITE") or "."),
+        metavar="DIR",
+        help="the site directory (default: $MADASH_SITE, else the current directory)",
+    )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    # --debug is accepted after the command too; SUPPRESS keeps a subcommand from resetting it.
+    common = Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    init = commands.add_parser(
+        "init",
+        parents=[common],
+        help="create a site: madash.toml, the CA, the server certificate, the CRL and the site secrets",
+        description="Create a new site in the site directory. Refuses to touch an existing site without --force.",
+    )
+    init.add_argument(
+        "--server",
+        action="append",
+        required=True,
+        metavar="ADDR[,ADDR...]",
+        help="IP addresses or DNS names of the monitoring server; all go into its certificate (repeatable)",
+    )
+    init.add_argument("--name", help="the site's name (default: the first server address)")
+    init.add_argument(
+        "--maintainer",
+        metavar="'NAME <EMAIL>'",
+        help="Maintainer of the site's packages (default: $DEBFULLNAME <$DEBEMAIL>, else a placeholder)",
+    )
+    init.add_argument(
+        "--force", action="store_true", help="replace an existing site; its files are moved to replaced-DATE/"
+    )
+    init.add_argument(
+        "--ca-passphrase",
+        action="store_true",
+        help=f"protect the CA key with a passphrase, asked on the terminal (or taken from ${PASSPHRASE_VARIABLE})",
+    )
+    init.set_defaults(func=commands_module.cmd_init)
+
+    revoke = commands.add_parser(
+        "revoke",
+        parents=[common],
+        help="revoke a host's certificate and rewrite the CRL",
+        description="Revoke HOST's certificate. The server refuses it once the new server package is installed.",
+    )
+    revoke.add_argument("host", metavar="HOST", help=f"the host name ({HOST_RULE})")
+    revoke.set_defaults(func=commands_module.cmd_revoke)
+
+    renew = commands.add_parser(
+        "renew",
+        parents=[common],
+        help="a new key and certificate for a host or the server; the old certificate is revoked",
+        description="Issue a new key and certificate for HOST, or for the server with --server. "
+        "The old certificate is revoked and the CRL rewritten.",
+    )
+    renew.add_argument("host", metavar="HOST", nargs="?", help="the host to renew")
+    renew.add_argument("--server", action="store_true", help="renew the server certificate instead")
+    renew.set_defaults(func=commands_module.cmd_renew)
+
+    client_cmd = commands.add_parser(
+        "client",
+        parents=[common],
+        help="bake madash-client-HOST: Telegraf configuration, key and certificate for one host",
+        description="Bake dist/madash-client-HOST_VERSION_all.deb. With options, first create or update "
+        "[hosts.HOST] in madash.toml (keeping its comments); without, bake from the stored entry. "
+        "A host's certificate is issued on its first bake. Identical inputs give the identical package.",
+        epilog=features.cli_help(),
+    )
+    client_cmd.add_argument("host", metavar="HOST", nargs="?", help=f"the host name ({HOST_RULE})")
+    client_cmd.add_argument("--all", action="store_true", help="bake every host in madash.toml")
+    client_cmd.add_argument(
+        "--feature", action="append", metavar="F", help="set the host's features to these (repeatable)"
+    )
+    client_cmd.add_argument("--no-features", action="store_true", help="set the host to the base metrics only")
+    client_cmd.add_argument("--interval", help="collection interval, e.g. 10s or 1m")
+    client_cmd.add_argument(
+        "--tag", action="append", metavar="KEY=VALUE", help="set the host's extra tags (repeatable)"
+    )
+    client_cmd.add_argument(
+        "--jobs", type=_positive, metavar="N", help="with --all: bake N hosts at once (default: the number of cores)"
+    )
+    client_cmd.set_defaults(func=commands_module.cmd_client)
+
+    server_cmd = commands.add_parser(
+        "server",
+        parents=[common],
+        help="bake madash-server: Grafana, InfluxDB and the probe under compose, stunnel as the TLS door",
+        description="Bake dist/madash-server_VERSION_all.deb from the site: its certificate, key, CA, CRL, "
+        "secrets and madash.toml. Refuses an expired CRL (stunnel would lock every client out) and warns "
+        "30 days ahead. Identical inputs give the identical package.",
+    )
+    server_cmd.add_argument(
+        "--refresh-crl", action="store_true", help="first rewrite the CRL with a fresh next-update (needs the CA key)"
+    )
+    server_cmd.set_defaults(func=commands_module.cmd_server)
+
+    repo_cmd = commands.add_parser(
+        "repo",
+        parents=[common],
+        help="publish dist/ as the site's signed apt repository in repo/",
+        description="Publish the newest version of every package in dist/ into repo/: one suite per host "
+        "(dists/host-HOST, pool/host-HOST) and a shared suite for the server and the toolkit, signed with the "
+        "site's repository key (made on first use; its passphrase from $MADASH_REPO_PASSPHRASE). "
+        "Publish repo/ with any web server, or point hosts at it with file://.",
+    )
+    repo_cmd.set_defaults(func=commands_module.cmd_repo)
+
+    listing = commands.add_parser(
+        "list",
+        parents=[common],
+        help="the CA, server certificate, CRL and hosts with expiry and status",
+        description="Show every certificate of the site with its serial, expiry and status "
+        "(valid, expiring within 30 days, expired, revoked). Never shows a secret.",
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=commands_module.cmd_list)
+    return parser
