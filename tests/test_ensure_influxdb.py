@@ -129,4 +129,4 @@ def test_failures_are_one_line_and_non_zero(helper: Path, influx: Influxd, tmp_p
         [str(helper), "--env-file", str(tmp_path / "madash.env"), "--url", influx.url, "--state", str(tmp_path / "s")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert missing.returncode == 1 and "lacks INFLUXDB_ADMIN_USER" in missing.stderr
+    assert missing.returncode == 2 and "lacks INFLUXDB_ADMIN_USER" in missing.stderr
