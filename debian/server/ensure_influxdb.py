@@ -94,30 +94,38 @@ def is_control(char: str) -> bool:
 
 
 def read_env(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; spaces around keys and values are dropped, # starts a comment line.
+    """KEY=VALUE lines, # comment lines and empty lines; spaces around keys and values are dropped.
 
-    Only "\\n" ends a line (str.splitlines would also split at U+2028, U+0085, ...), and a line holding any
-    control character is refused, so that no value can carry one further.
+    Only "\\n" ends a line (str.splitlines would also split at U+2028, U+0085, ...). Refused: any control
+    character, a line of another shape, a key set twice. A newline smuggled into a value shows up as one of
+    these (a stray line, or a KEY=VALUE line setting a key again), and nothing can carry one further.
     """
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 (byte {exc.start})") from None
-    values = {}
+    values: dict[str, str] = {}
+    first_seen: dict[str, int] = {}
     for number, raw in enumerate(text.split("\n"), 1):
         key, sep, value = raw.partition("=")
         key, value = key.strip(" "), value.strip(" ")
+        plain_key = bool(sep) and ENV_KEY_RE.fullmatch(key) is not None
         # Secrets stay out of the message: name the line and the key (when it is a plain one), never the value.
-        where = f"{path}, line {number}" + (f" ({key})" if sep and ENV_KEY_RE.fullmatch(key) else "")
+        where = f"{path}, line {number}" + (f" ({key})" if plain_key else "")
         bad = next((char for char in raw if is_control(char)), None)
         if bad is not None:
             raise ConfigError(f"{where} holds the control character U+{ord(bad):04X}: no value may hold one")
-        if not raw.strip(" ") or raw.lstrip(" ").startswith("#") or not sep:
+        if not raw.strip(" ") or raw.lstrip(" ").startswith("#"):
             continue
+        if not plain_key:
+            raise ConfigError(f"{where} is neither KEY=VALUE, a comment nor empty")
+        if key in first_seen:
+            raise ConfigError(f"{where} sets {key} again (first set on line {first_seen[key]})")
         if value != value.strip():
             # Readers of env files disagree about other white space at the ends (docker compose trims some of
             # it): refuse it rather than guess which password was meant.
             raise ConfigError(f"{where}: the value begins or ends with white space other than plain spaces")
+        first_seen[key] = number
         values[key] = value
     return values
 
@@ -137,11 +145,13 @@ def parse_retention(text: str) -> Retention:
 
 
 def check_database(name: str) -> None:
-    # InfluxDB's own rule for database names (meta.ValidName): printable, no path separator, not . or ..
-    if not name.isprintable() or "/" in name or "\\" in name or name in (".", ".."):
+    # InfluxDB's own rule for database names (meta.ValidName: printable, no path separator, not . or ..), and
+    # no glob character: influxd 1.6 uses the name in file-name patterns of its data directory, and a
+    # database named with an unbalanced [ is created but refuses every write ("syntax error in pattern").
+    if not name.isprintable() or any(char in name for char in "/\\*?[]") or name in (".", ".."):
         raise ConfigError(
-            f"INFLUXDB_DB={name!r} is not a database name InfluxDB accepts: printable characters only"
-            " (no white space but plain spaces), no / or \\, not . or .."
+            f"INFLUXDB_DB={name!r} is not a database name InfluxDB can use: printable characters only"
+            " (no white space but plain spaces), none of / \\ * ? [ ], not . or .."
         )
 
 
