@@ -244,3 +244,84 @@ def test_grafana_answers_tls_with_the_server_certificate(door: Door) -> None:
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
     server_pem = (door.site.paths.pki / "server.crt").read_bytes()
     assert presented == ssl.PEM_cert_to_DER_cert(server_pem.decode())
+
+
+# --- The door's TLS (issue 11): TLS 1.2 only with ECDHE and an AEAD cipher, TLS 1.3 with stunnel's defaults. ---
+
+ALLOWED_TLS12 = {
+    "ec": ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+    "rsa": ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"],
+}
+# What OpenSSL 3.0 and stunnel 5.68 offer over TLS 1.2 without a `ciphers` line, among others: CBC with SHA-1 or
+# SHA-2 MACs, CCM and CCM8 (64-bit tags), static RSA key exchange (no forward secrecy), finite-field DHE.
+REFUSED_TLS12 = [
+    "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES128-SHA256",
+    "ECDHE-ECDSA-AES128-CCM8", "ECDHE-ECDSA-AES256-CCM8", "ECDHE-ECDSA-AES128-CCM", "AES128-CCM8",
+    "AES128-SHA", "AES128-GCM-SHA256", "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-CHACHA20-POLY1305",
+]  # fmt: skip
+# stunnel's default `ciphersuites` (its manual): TLS 1.3 without CCM.
+TLS13_DEFAULTS = ["TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256"]
+TLS13_REFUSED = ["TLS_AES_128_CCM_8_SHA256", "TLS_AES_128_CCM_SHA256"]
+
+
+@dataclass(frozen=True)
+class Handshake:
+    protocol: str | None
+    cipher: str | None
+    output: str
+
+    @property
+    def refused_by_server(self) -> bool:
+        # The server's handshake_failure alert (40): the client did offer the suites, the server chose none.
+        return self.protocol is None and "alert handshake failure" in self.output
+
+
+def handshake(port: int, ca: Path, client: Client, *options: str) -> Handshake:
+    """One handshake by openssl s_client, verifying the server against the site CA, with a client certificate."""
+    result = subprocess.run(
+        ["openssl", "s_client", "-brief", "-connect", f"127.0.0.1:{port}", "-CAfile", str(ca),
+         "-verify_return_error", "-verify_ip", "127.0.0.1", "-cert", str(client.cert), "-key", str(client.key),
+         *options],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    established = "CONNECTION ESTABLISHED" in output
+    protocol = next(
+        (line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("Protocol version: ")), None
+    )
+    cipher = next((line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("Ciphersuite: ")), None)
+    return Handshake(protocol if established else None, cipher if established else None, output)
+
+
+@pytest.mark.parametrize("key_type", ["ec:p256", "rsa:3072"])
+def test_tls_offers_only_ecdhe_with_aead_on_both_ports(door: Door, tmp_path: Path, key_type: str) -> None:
+    if key_type != door.site.config.pki.key_type:
+        # The site may use RSA server keys: the same template must serve the RSA suites too.
+        authority = certstore.load_authority(door.site.paths, lambda: None)
+        issued = pki.issue_server(authority.key, authority.cert, key_type, door.site.config.server.addresses, 30, NOW)
+        (door.work / "tls" / "server.crt").write_bytes(issued.cert_pem)
+        (door.work / "tls" / "server.key").write_bytes(issued.key_pem)
+        door.stunnel.reload()
+    kind = key_type.partition(":")[0]
+    laptop = client_from_package(door.site, "laptop", tmp_path / "laptop")
+    ca = door.work / "tls" / "ca.crt"
+    every_allowed = [suite for suites in ALLOWED_TLS12.values() for suite in suites]
+    for port in (door.door_port, door.grafana_port):
+        for suite in ALLOWED_TLS12[kind]:
+            accepted = handshake(port, ca, laptop, "-tls1_2", "-cipher", suite)
+            assert (accepted.protocol, accepted.cipher) == ("TLSv1.2", suite), accepted.output
+        for suite in REFUSED_TLS12:
+            refused = handshake(port, ca, laptop, "-tls1_2", "-cipher", f"{suite}:@SECLEVEL=0")
+            assert refused.refused_by_server, (suite, refused.output)
+        # Every other TLS 1.2 suite this OpenSSL knows, offered at once: the server picks none of them.
+        others = ":".join(["ALL", "COMPLEMENTOFALL", *(f"!{suite}" for suite in every_allowed), "@SECLEVEL=0"])
+        assert handshake(port, ca, laptop, "-tls1_2", "-cipher", others).refused_by_server
+
+        tls13 = handshake(port, ca, laptop, "-tls1_3")
+        assert tls13.protocol == "TLSv1.3" and tls13.cipher in TLS13_DEFAULTS, tls13.output
+        for suite in TLS13_REFUSED:
+            refused = handshake(port, ca, laptop, "-tls1_3", "-ciphersuites", suite)
+            assert refused.refused_by_server, (suite, refused.output)
+    assert "no shared cipher" in door.stunnel.log
+    # The door still does its job with the allowed suites: a write gets through.
+    assert write(door, laptop, telegraf_batch("laptop", 1, time.time_ns()), laptop.writer) == 204
