@@ -149,7 +149,12 @@ def test_publishing_twice_changes_nothing_and_reads_nothing_again(
     web = os.readlink(published / "dists" / "host-web")
     reads: list[Path] = []
     original = scan.read_control
-    monkeypatch.setattr(scan, "read_control", lambda path: reads.append(path) or original(path))
+
+    def counted(path: Path) -> str:
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(scan, "read_control", counted)
     result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=1))
     assert not result.changed and reads == []
     assert os.readlink(published / "dists" / "host-laptop") == target

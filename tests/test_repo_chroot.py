@@ -155,7 +155,7 @@ class _PerHostRepository(http.server.SimpleHTTPRequestHandler):
         pass
 
     def allowed(self) -> bool:
-        certificate = self.connection.getpeercert()  # type: ignore[attr-defined]
+        certificate = self.connection.getpeercert()
         subject = dict(item[0] for item in certificate["subject"])
         path = self.path.split("?")[0]
         own = (f"/dists/host-{subject['commonName']}/", f"/pool/host-{subject['commonName']}/")
