@@ -54,7 +54,7 @@ def words(raws: Iterable[object]) -> str:
 def field_name(raw: object) -> str:
     name = text(raw, FORMAT)
     if not FIELD_NAME.fullmatch(name) or name[0] in "#-":
-        refuse(FORMAT, f"{name!r} is not a field name")
+        refuse(FORMAT, "a field name must be printable ASCII without space or ':', not starting with '#' or '-'")
     return name
 
 

@@ -22,7 +22,7 @@ _LINE = re.compile(r"([a-z0-9][a-z0-9+.-]+): ([a-z0-9][a-z0-9+.-]*)(?: (.+))?")
 def package(raw: object) -> str:
     name = text(raw, FORMAT)
     if not PACKAGE.fullmatch(name):
-        refuse(FORMAT, f"{name!r} is not a Debian package name")
+        refuse(FORMAT, "a package name must match [a-z0-9][a-z0-9+.-]+ (Debian policy 5.6.1)")
     return name
 
 

@@ -26,11 +26,26 @@ _GLOB = "*?[]!^"
 
 
 def arg(raw: object) -> str:
+    """One argument, written so that the pattern sudo stores matches exactly this text.
+
+    sudo matches arguments with fnmatch(3), where a backslash escapes the next
+    character: a literal backslash must be stored as two, each written escaped in
+    sudoers (four in all); glob characters are stored escaped (toke.l keeps "\\*" as
+    is); "," ":" "=" "#" are written escaped and stored plain.
+    """
     checked = check_spaceless(check_safe(text(raw, FORMAT), FORMAT), FORMAT)
     check_absent(checked, '"', FORMAT, '"" is sudoers\' spelling of "no arguments"')
     if not checked:
         refuse(FORMAT, "an empty argument cannot be written in sudoers")
-    return "".join("\\" + ch if ch in _STRIPPED + _GLOB else ch for ch in checked)
+    out = []
+    for ch in checked:
+        if ch == "\\":
+            out.append("\\\\\\\\")
+        elif ch in _STRIPPED + _GLOB:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def comment(raw: object) -> str:

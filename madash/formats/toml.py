@@ -22,8 +22,10 @@ BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # TOML's short escapes; every other control character becomes \\uXXXX.
 _SHORT = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
 # A "$" Telegraf's environment substitution (compose-go's template, in every mode of
-# every version from 1.27 on) could take for the start of $$, $NAME or ${...}.
-_TELEGRAF_DOLLAR = re.compile(r"\$(?=[$_{A-Za-z])")
+# every version from 1.27 on) could take for the start of $$, $NAME or ${...}. Its
+# pattern is case-insensitive Go RE2, where [a-z] also matches U+017F (long s) and
+# U+212A (Kelvin sign) by simple case folding.
+_TELEGRAF_DOLLAR = re.compile(r"\$(?=[$_{A-Za-z\u017f\u212a])")
 
 
 def string(value: object) -> str:
