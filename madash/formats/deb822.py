@@ -66,7 +66,7 @@ def fold(logical: str) -> str:
     """Multi-line text as a field value: continuation lines start with a space, an empty
     line becomes " .". A line starting with "." is refused: " ." means an empty line in a
     description and policy reserves the other " .xxx" lines."""
-    first, *rest = check_safe_lines(logical).split("\n")
+    first, *rest = _check_lines(logical).split("\n")
     lines = [value(first) if first else ""]
     for line in rest:
         if not line:
@@ -86,7 +86,7 @@ def unfold(stored: str) -> str:
     return "\n".join([first, *("" if line == " ." else line[1:] for line in rest)])
 
 
-def check_safe_lines(logical: str) -> str:
+def _check_lines(logical: str) -> str:
     for line in logical.split("\n"):
         check_safe(line, FORMAT)
     return logical
