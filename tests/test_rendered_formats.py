@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from madash.client import ClientInputs, client_spec
+from madash.deb.spec import PackageSpec
 from madash.errors import RenderError
 from madash.formats import aptconf, deb822, envfile, lintian, stunnel, sudoers, systemd, toml, yaml
-from madash.package import PackageSpec
+from madash.packages.aptsource import AptIdentity
+from madash.packages.client import ClientInputs, client_spec
+from madash.packages.server import ServerInputs, server_spec
 from madash.render import render
-from madash.server import ServerInputs, server_spec
-from madash.site import HostSection, InternetSection, parse_config
+from madash.site.config import HostSection, InternetSection, parse_config
+from madash.site.credentials import Credentials
+from madash.site.features import Feature
 
 SOURCES = {
     "site_name": "golden site",
@@ -33,7 +36,7 @@ def client_inputs(**changes: object) -> ClientInputs:
     inputs = ClientInputs(
         host="laptop",
         host_config=HostSection(
-            features=("docker", "internet", "smart", "ups"),
+            features=(Feature.DOCKER, Feature.INTERNET, Feature.SMART, Feature.UPS),
             tags=types.MappingProxyType({"room": 'office "A"', "rack": "r1"}),
             ups_server="tcp://192.0.2.7:3551",
         ),
@@ -48,9 +51,7 @@ def client_inputs(**changes: object) -> ClientInputs:
         cert_pem=b"",
         key_pem=b"",
         snippets=(),
-        apt_sources=render("conf/apt/madash.sources.j2", {**SOURCES, "suites": ["host-laptop", "shared"]}),
-        apt_key=b"",
-        apt_https_host="monitor.example.org",
+        apt=AptIdentity(SOURCES["url"], b"", "monitor.example.org", shared=True),
     )
     return dataclasses.replace(inputs, **changes)  # type: ignore[arg-type]
 
@@ -60,7 +61,7 @@ def server_inputs(config_text: str | None = None) -> ServerInputs:
         "conf/madash.toml.j2",
         {"name": "golden site", "maintainer": "A <a@example.org>", "addresses": ["192.0.2.1", "monitor.example.org"]},
     )
-    secrets = types.SimpleNamespace(
+    secrets = Credentials(
         influxdb_admin_password="a1", influxdb_writer_password="w1", influxdb_reader_password="r1",
         grafana_admin_password="g1",
     )  # fmt: skip
@@ -122,7 +123,7 @@ def test_server_files_read_back() -> None:
         {"maintainer": "A <a@example.org>\nEssential: yes"},
         {"writer_password": "pw\nINFLUXDB_DB=other"},
         {"writer_password": "pw ${HOME}"},
-        {"apt_https_host": 'x::CaInfo "/tmp/evil"; //'},
+        {"apt": AptIdentity(SOURCES["url"], b"", 'x::CaInfo "/tmp/evil"; //', shared=True)},
         {"host_config": HostSection(tags=types.MappingProxyType({"room": "${MADASH_INFLUXDB_PASSWORD}"}))},
         {"internet": InternetSection(http=("https://x/$MADASH_INFLUXDB_PASSWORD",))},
     ],
@@ -140,7 +141,7 @@ def test_toml_escapes_rather_than_refuses() -> None:
     """TOML can spell any string: a newline in a name is escaped, and adds no table."""
     user, key = "telegraf\n[[inputs.exec]]", 'a]\n[[inputs.exec]]\ncommands = ["sh"]'
     tags = types.MappingProxyType({key: "x"})
-    inputs = client_inputs(writer_user=user, host_config=HostSection(features=("smart",), tags=tags))
+    inputs = client_inputs(writer_user=user, host_config=HostSection(features=(Feature.SMART,), tags=tags))
     config = toml.parse(files(client_spec(inputs))["/etc/madash/telegraf.conf"])
     assert "exec" not in config["inputs"]
     assert config["outputs"]["influxdb"][0]["username"] == user and config["global_tags"] == {key: "x"}
