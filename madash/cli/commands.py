@@ -187,17 +187,13 @@ def _bake_fleet(site: Site, jobs: int | None) -> int:
 
 def cmd_server(args: argparse.Namespace) -> int:
     from madash.packages import server
-    from madash.packages.bake import bake_package
-    from madash.pki import store as certstore
 
     site = load_site(args.site)
+    result, warnings = server.bake_server(site, now(), passphrase_source if args.refresh_crl else None)
     if args.refresh_crl:
-        certstore.refresh_crl(site, passphrase_source, now())
         print("the CRL is rewritten with a fresh next-update date")
-    inputs = server.gather(site, now())
-    for warning in inputs.warnings:
+    for warning in warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    result = bake_package(site, server.server_spec(inputs), now())
     state = "new version" if result.changed else "unchanged"
     print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
     return 0

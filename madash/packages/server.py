@@ -14,9 +14,11 @@ from madash import modes, times
 from madash.deb.maintscripts import assemble
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
+from madash.fsutil import site_lock
 from madash.packages import reread
+from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.common import copyright_file
-from madash.pki import crypto
+from madash.pki import crypto, store
 from madash.pki.index import Kind, load_index
 from madash.pki.store import load_leaf, read_pki_file
 from madash.render import render
@@ -60,10 +62,12 @@ class ServerInputs:
         return "ServerInputs(<secrets hidden>)"
 
 
-def gather(site: Site, now: dt.datetime) -> ServerInputs:
+def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> ServerInputs:
+    """The server package's inputs; ``crl_pem`` is a CRL made in memory by this very command."""
     paths = site.paths
     leaf = load_leaf(paths, load_index(paths), Kind.SERVER, "server", now)
-    crl_pem = read_pki_file(paths, paths.crl, "'madash-build server --refresh-crl' writes a new one")
+    if crl_pem is None:
+        crl_pem = read_pki_file(paths, paths.crl, "'madash-build server --refresh-crl' writes a new one")
     return ServerInputs(
         config=site.config,
         secrets=credentials.load(paths),
@@ -255,3 +259,25 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
         )  # fmt: skip
     fields = {"Package": spec.name, "Version": "0", "Installed-Size": str(spec.installed_size_kib()), **spec.control}
     reread.control(f"{spec.name}'s control file", spec.control_text("0"), fields)
+
+
+def bake_server(
+    site: Site, now: dt.datetime, refresh: store.PassphraseSource | None
+) -> tuple[BakeResult, tuple[str, ...]]:
+    """Bake madash-server, all or nothing: with ``refresh``, a fresh CRL is made in memory, the
+    package built with it, and only then are the CRL and the package written. Returns the
+    result and the warnings about the CRL."""
+    with site_lock(site.paths.root):
+        change = store.prepare_refresh(site, refresh, now) if refresh is not None else None
+        inputs = gather(site, now, crl_pem=change.crl if change is not None else None)
+        spec = server_spec(inputs)
+        builds = load_builds(site)
+        previous = builds.get(PACKAGE)
+        build = plan(spec, previous, now)
+        check_dist(site)
+        staged = stage(spec, site, build, previous)
+        if change is not None:
+            store.commit(site, change)
+        result = install(staged)
+        record(site, builds, [build], [PACKAGE])
+    return result, inputs.warnings
