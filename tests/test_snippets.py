@@ -95,7 +95,7 @@ def snapshot_safely(root: Path) -> dict[str, tuple[int, str]]:
     skipped = {p for p in root.rglob("*") if p.is_symlink() or (p.exists() and not (p.is_file() or p.is_dir()))}
     hidden = root.parent / f".{root.name}-hidden"
     hidden.mkdir()
-    moved = []
+    moved: list[tuple[Path, Path]] = []
     for path in skipped:
         target = hidden / str(len(moved))
         os.rename(path, target)

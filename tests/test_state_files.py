@@ -44,7 +44,7 @@ def _evil_client(site: Path) -> list[dict[str, object]]:
     return [*_entries(site), {**_entries(site)[-1], "kind": "client", "name": "../x", "serial": "abc"}]
 
 
-INDEX_DAMAGE: dict[str, Callable[[Path], None]] = {
+INDEX_DAMAGE: dict[str, Callable[[Path], object]] = {
     "truncated": lambda site: (site / "pki" / "index.json").write_text('{"version": 1, "certif'),
     "not an object": lambda site: _write_index(site, [1, 2]),
     "another version": lambda site: _write_index(site, {**_index(site), "version": 9}),
