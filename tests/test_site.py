@@ -36,10 +36,11 @@ def test_minimal_site_gets_defaults() -> None:
 
 def test_init_template_parses_to_what_was_asked() -> None:
     text = render(
-        "conf/madash.toml.j2", {"name": 'we "quote"', "maintainer": "A <a@b.c>", "addresses": ["::1", "mon.example"]}
+        "conf/madash.toml.j2",
+        {"name": "we-1 quote.d_x", "maintainer": "A <a@b.c>", "addresses": ["::1", "mon.example"]},
     )
     config = parse(text)
-    assert config.site.name == 'we "quote"'
+    assert config.site.name == "we-1 quote.d_x"
     assert config.server.addresses == ("::1", "mon.example")
 
 
