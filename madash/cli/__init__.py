@@ -15,6 +15,12 @@ from collections.abc import Callable, Sequence
 
 from madash.cli.commands import PROG
 from madash.errors import MadashError, ToolError
+from madash.site.values import control_character
+
+
+def one_line(text: str) -> str:
+    """A message as one line: a control character from a value (however it got there) shown escaped."""
+    return "".join(f"\\u{ord(c):04x}" if control_character(c) else c for c in text)
 
 
 class _Formatter(logging.Formatter):
@@ -48,12 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MadashError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc.message)}", file=sys.stderr)
         hint = exc.hint
         if isinstance(exc, ToolError) and exc.command and not hint:
             hint = f"the command was: {exc.shell_command()}"
         if hint:
-            print(f"{PROG}: hint: {hint}", file=sys.stderr)
+            print(f"{PROG}: hint: {one_line(hint)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -64,5 +70,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so briefly, show details with --debug
         if debug:
             traceback.print_exc()
-        print(f"{PROG}: error: internal error: {exc!r} (run with --debug for details)", file=sys.stderr)
+        print(f"{PROG}: error: internal error: {one_line(repr(exc))} (run with --debug for details)", file=sys.stderr)
         return 1

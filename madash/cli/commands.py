@@ -12,13 +12,13 @@ import datetime as dt
 import getpass
 import json
 import os
-import re
 import sys
 from typing import TYPE_CHECKING
 
 from madash.cli.output import print_table, shown
 from madash.errors import UsageError
 from madash.site.config import load_site
+from madash.site.values import TAG_KEY_RULE
 
 if TYPE_CHECKING:
     from madash.packages.aptsource import AptIdentity
@@ -114,12 +114,16 @@ def cmd_renew(args: argparse.Namespace) -> int:
 def _tags(values: list[str] | None) -> dict[str, str] | None:
     if values is None:
         return None
-    tags = {}
+    tags: dict[str, str] = {}
     for value in values:
         key, sep, tag_value = value.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise UsageError(f"invalid --tag {value!r}", hint="use --tag KEY=VALUE, KEY being letters, digits and _")
+        if not sep:
+            raise UsageError(f"invalid --tag {value!r}", hint=f"use --tag KEY=VALUE, KEY being {TAG_KEY_RULE}")
+        if key in tags:
+            raise UsageError(f"--tag {key!r} is given twice")
         tags[key] = tag_value
+    # The grammar of keys and values is the model's (site.values.check_tags): the edited madash.toml is
+    # parsed again before it is written, so a tag from here meets exactly the rules of one from the file.
     return tags
 
 
