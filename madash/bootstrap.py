@@ -60,14 +60,14 @@ def init_site(
     """Create the site; return it and where replaced files were moved (if any)."""
     checked = _addresses(addresses)
     site_name = check_site_name(name if name is not None else checked[0])
-    if maintainer is not None:
-        check_maintainer(maintainer)
+    # --maintainer, else $DEBFULLNAME <$DEBEMAIL>: from the environment, and checked all the same.
+    maintainer = check_maintainer(maintainer or default_maintainer(site_name))
     paths = SitePaths(root.resolve())
     # Every value (the default maintainer from $DEBEMAIL too) meets the model's checks before anything is
     # made: a refused init leaves no directory behind.
     text = render(
         "conf/madash.toml.j2",
-        {"name": site_name, "maintainer": maintainer or default_maintainer(site_name), "addresses": checked},
+        {"name": site_name, "maintainer": maintainer, "addresses": checked},
     )
     site = Site(paths, parse_config(text, paths.config))
     if not paths.root.exists():

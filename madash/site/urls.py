@@ -16,6 +16,9 @@ from madash.site.values import check_ip_address, check_no_variable, is_dns_name,
 # RFC 3986's characters less what is special in the files these URLs reach: quotes, '$', '\', spaces.
 _HTTP_URL_CHARS = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]{1,2048}")
 _REPO_PATH_RE = re.compile(r"[A-Za-z0-9._~/+-]*")
+# The whole URL: the path's characters, a host's (brackets for IPv6), ':' before a port, '@' (to refuse it by name),
+# '?' and '#' (likewise).
+_REPO_URL_CHARS = re.compile(r"[A-Za-z0-9._~/+:\[\]@?#-]{1,2048}")
 
 
 def _url_authority_host(parsed: urllib.parse.SplitResult, value: str) -> None:
@@ -56,6 +59,8 @@ def check_repo_url(value: str) -> str:
     if not value:
         return value
     allowed = "file:///ABSOLUTE/PATH or https://HOST[:PORT]/PATH, the path of letters, digits and . _ ~ / + -"
+    if not _REPO_URL_CHARS.fullmatch(value):
+        raise UsageError(f"{value!r} has characters a repository URL cannot hold: give {allowed}")
     parsed = urllib.parse.urlsplit(value)
     if parsed.scheme not in ("file", "http", "https") or not value.startswith(f"{parsed.scheme}://"):
         raise UsageError(f"{value!r} is not a file://, https:// or http:// URL: give {allowed}")
