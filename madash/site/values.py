@@ -37,14 +37,6 @@ def control_character(text: str) -> str | None:
     return next((char for char in text if unicodedata.category(char) in CONTROL_CATEGORIES), None)
 
 
-def check_no_control(text: str, what: str = "the value") -> str:
-    """No string anywhere may hold a control character: one check, applied to every string and key."""
-    bad = control_character(text)
-    if bad is not None:
-        raise UsageError(f"{what} holds the control character U+{ord(bad):04X}: no value or key may hold one")
-    return text
-
-
 def shown(value: str) -> str:
     return repr(value) if value else "an empty value"
 
