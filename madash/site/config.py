@@ -83,13 +83,13 @@ def _addresses(values: tuple[str, ...]) -> None:
 def _listen(values: tuple[str, ...]) -> None:
     for value in values:
         check_ip_address(value, listen=True)
-    check_unique(values, "listen", addresses=True)
+    check_unique(values, "the list", addresses=True)
 
 
 def _ping_targets(values: tuple[str, ...]) -> None:
     for value in values:
         check_server_address(value)
-    check_unique(values, "ping", addresses=True)
+    check_unique(values, "the list", addresses=True)
 
 
 def _ip_addresses(values: tuple[str, ...]) -> None:

@@ -21,10 +21,23 @@ _REPO_PATH_RE = re.compile(r"[A-Za-z0-9._~/+-]*")
 _REPO_URL_CHARS = re.compile(r"[A-Za-z0-9._~/+:\[\]@?#-]{1,2048}")
 
 
+# HOST[:PORT], HOST a name, an IPv4 address or an IPv6 address in brackets: nothing else in the authority.
+_AUTHORITY_RE = re.compile(r"(?:\[[0-9A-Fa-f:.%A-Za-z0-9]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?")
+
+
+def split_url(value: str) -> urllib.parse.SplitResult:
+    try:
+        return urllib.parse.urlsplit(value)
+    except ValueError:  # unbalanced brackets: "Invalid IPv6 URL"
+        raise UsageError(f"{value!r} is not a URL: an IPv6 address goes in [brackets]") from None
+
+
 def _url_authority_host(parsed: urllib.parse.SplitResult, value: str) -> None:
     """The host (and port) of an http(s)/tcp URL: a DNS name or an IP address, no user information."""
     if "@" in parsed.netloc:
         raise UsageError(f"{value!r} holds user information ('@'): give none")
+    if not _AUTHORITY_RE.fullmatch(parsed.netloc):
+        raise UsageError(f"{value!r} does not name a host: give a DNS name or an IP address, and a port after ':'")
     host = parsed.hostname or ""
     bracketed = parsed.netloc.startswith("[")
     if is_ip_address(host) or "%" in host:
@@ -47,7 +60,7 @@ def check_http_url(value: str) -> str:
     check_no_variable(value, "the URL")
     if not _HTTP_URL_CHARS.fullmatch(value):
         raise UsageError(message)
-    parsed = urllib.parse.urlsplit(value)
+    parsed = split_url(value)
     if parsed.scheme not in ("http", "https") or not value.startswith(f"{parsed.scheme}://"):
         raise UsageError(message)
     _url_authority_host(parsed, value)
@@ -61,7 +74,7 @@ def check_repo_url(value: str) -> str:
     allowed = "file:///ABSOLUTE/PATH or https://HOST[:PORT]/PATH, the path of letters, digits and . _ ~ / + -"
     if not _REPO_URL_CHARS.fullmatch(value):
         raise UsageError(f"{value!r} has characters a repository URL cannot hold: give {allowed}")
-    parsed = urllib.parse.urlsplit(value)
+    parsed = split_url(value)
     if parsed.scheme not in ("file", "http", "https") or not value.startswith(f"{parsed.scheme}://"):
         raise UsageError(f"{value!r} is not a file://, https:// or http:// URL: give {allowed}")
     if "?" in value or "#" in value:
@@ -83,7 +96,7 @@ def check_repo_url(value: str) -> str:
 def check_tcp_address(value: str) -> str:
     """tcp://HOST:PORT, such as apcupsd's network information server."""
     message = f"{shown(value)} is not an address such as tcp://127.0.0.1:3551 (a host and a port 1 to 65535)"
-    parsed = urllib.parse.urlsplit(value)
+    parsed = split_url(value)
     if (
         not _HTTP_URL_CHARS.fullmatch(value)
         or parsed.scheme != "tcp"

@@ -63,9 +63,7 @@ _SITE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}")
 def check_site_name(name: str) -> str:
     """The site's name: in certificate subjects, package descriptions and file headers."""
     if not _SITE_NAME_RE.fullmatch(name):
-        raise UsageError(
-            f"invalid site name {shown(name)}: use {SITE_NAME_RULE}", hint=f"a site name is {SITE_NAME_RULE}"
-        )
+        raise UsageError(f"invalid site name {shown(name)}", hint=f"a site name is {SITE_NAME_RULE}")
     return name
 
 
@@ -124,7 +122,7 @@ def check_ip_address(text: str, *, listen: bool = False) -> str:
     """An IP address to connect to (or, with listen, to listen on: there 0.0.0.0 and :: mean all)."""
     # ipaddress accepts 'fe80::1%eth0'; a scope id is meaningless to every other host, and '%' is special in
     # URLs and in stunnel's and Telegraf's configurations.
-    if "%" in text:
+    if "%" in text and is_ip_address(text):
         raise UsageError(f"{text!r} holds an IPv6 scope id ('%'): give the address without one")
     try:
         address = ipaddress.ip_address(text)
