@@ -61,7 +61,14 @@ def init_site(
     checked = _addresses(addresses)
     site_name = check_site_name(name if name is not None else checked[0])
     # --maintainer, else $DEBFULLNAME <$DEBEMAIL>: from the environment, and checked all the same.
-    maintainer = check_maintainer(maintainer or default_maintainer(site_name))
+    if maintainer is None:
+        try:
+            maintainer = check_maintainer(default_maintainer(site_name))
+        except UsageError as exc:
+            raise UsageError(
+                exc.message, hint="give --maintainer 'NAME <EMAIL>', or fix $DEBFULLNAME and $DEBEMAIL"
+            ) from None
+    check_maintainer(maintainer)
     paths = SitePaths(root.resolve())
     # Every value (the default maintainer from $DEBEMAIL too) meets the model's checks before anything is
     # made: a refused init leaves no directory behind.

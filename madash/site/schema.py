@@ -60,10 +60,8 @@ class Reader:
         for key in table:
             bad = control_character(key)
             if bad is not None:
-                raise self.fail(
-                    dotted or "madash.toml",
-                    f"the key {key!r} holds the control character U+{ord(bad):04X}: no key or value may hold one",
-                )
+                message = f"the key {key!r} holds the control character U+{ord(bad):04X}: no key or value may hold one"
+                raise self.fail(dotted, message) if dotted else SiteError(f"{self.source.name}: {message}")
 
     def string(self, value: str, dotted: str) -> str:
         """Every string of the site passes here: no field can forget the control-character rule."""
