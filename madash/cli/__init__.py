@@ -14,18 +14,13 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from madash.cli.commands import PROG
+from madash.cli.output import one_line
 from madash.errors import MadashError, ToolError
-from madash.site.values import control_character
-
-
-def one_line(text: str) -> str:
-    """A message as one line: a control character from a value (however it got there) shown escaped."""
-    return "".join(f"\\u{ord(c):04x}" if control_character(c) else c for c in text)
 
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+        return f"{PROG}: {record.levelname.lower()}: {one_line(record.getMessage())}"
 
 
 def _logging(debug: bool) -> None:

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from madash.cli.output import print_table, shown
+from madash.cli.output import one_line, print_table, shown
 from madash.errors import UsageError
 from madash.site.config import load_site
 from madash.site.values import TAG_KEY_RULE
@@ -185,7 +185,7 @@ def _bake_fleet(site: Site, jobs: int | None) -> int:
         f"{len(items)} hosts: {changed} changed, {len(items) - changed - len(failed)} unchanged, {len(failed)} failed"
     )
     for item in failed:
-        print(f"{PROG}: error: {item.host}: {item.error}", file=sys.stderr)
+        print(f"{PROG}: error: {item.host}: {one_line(item.error or '')}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -200,7 +200,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         print("the CRL is rewritten with a fresh next-update date")
     inputs = server.gather(site, now())
     for warning in inputs.warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        print(f"{PROG}: warning: {one_line(warning)}", file=sys.stderr)
     result = bake_package(site, server.server_spec(inputs), now())
     state = "new version" if result.changed else "unchanged"
     print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
@@ -233,7 +233,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     else:
         _print_status(report)
     for warning in report.warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        print(f"{PROG}: warning: {one_line(warning)}", file=sys.stderr)
     return 0
 
 
