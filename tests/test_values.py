@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib.util
 import sys
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import tomlkit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +116,50 @@ def test_no_string_or_key_may_hold_a_control_character(before: str, bad: str, af
         parse_config(SITE + extra, Path("madash.toml"))
     assert f"U+{ord(bad):04X}" in info.value.message
     assert "\n" not in info.value.message
+
+
+def _string_fields() -> list[tuple[str, str, object]]:
+    """Every field of every section that holds strings, with a value of its shape holding a newline."""
+    from madash.site.config import SiteConfig
+
+    cases: list[tuple[str, str, object]] = []
+    hints = typing.get_type_hints(SiteConfig)
+    for section in dataclasses.fields(SiteConfig):
+        cls = hints[section.name]
+        if typing.get_origin(cls) in (Mapping, typing.Mapping):
+            cls = typing.get_args(cls)[1]  # hosts: the HostSection of each
+        section_hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            hint = section_hints[item.name]
+            origin = typing.get_origin(hint)
+            if hint is str or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+                cases.append((section.name, item.name, "x\ny"))
+            elif origin is tuple:
+                cases.append((section.name, item.name, ["x\ny"]))
+            elif origin in (Mapping, typing.Mapping):
+                cases.append((section.name, item.name + " (value)", {"k": "x\ny"}))
+                cases.append((section.name, item.name + " (key)", {"x\ny": "v"}))
+    return cases
+
+
+STRING_FIELDS = _string_fields()
+
+
+def test_every_string_field_is_covered() -> None:
+    # If this fails, a section grew a field of a new shape: teach _string_fields about it.
+    names = {(section, name.split(" ")[0]) for section, name, _ in STRING_FIELDS}
+    assert ("site", "name") in names and ("hosts", "tags") in names and ("repo", "url") in names
+    assert len(names) >= 22
+
+
+@pytest.mark.parametrize(("section", "name", "value"), STRING_FIELDS, ids=[f"{s}.{n}" for s, n, _ in STRING_FIELDS])
+def test_no_field_can_forget_the_control_character_rule(section: str, name: str, value: object) -> None:
+    data: dict[str, Any] = {"site": {"name": "demo"}, "server": {"addresses": ["127.0.0.1"]}}
+    key = name.split(" ")[0]
+    if section == "hosts":
+        data["hosts"] = {"a": {key: value}}
+    else:
+        data.setdefault(section, {})[key] = value
+    with pytest.raises(SiteError) as info:
+        parse_config(tomlkit.dumps(data), Path("madash.toml"))
+    assert "control character U+000A" in info.value.message
