@@ -169,8 +169,9 @@ def test_ca_passphrase(tmp_path: Path) -> None:
 def test_leaf_never_outlives_the_ca(tmp_path: Path) -> None:
     root = tmp_path / "site"
     init_site(root, ["127.0.0.1"], None, force=False, ca_passphrase=None, now=NOW)
-    text = (root / "madash.toml").read_text().replace("client_days = 825", "client_days = 99999")
+    # The longest lifetime the model allows, as long as the CA's, issued a month after the CA.
+    text = (root / "madash.toml").read_text().replace("client_days = 825", "client_days = 3650")
     (root / "madash.toml").write_text(text)
     site = load_site(root)
-    certstore.issue_host(site, "h1", no_passphrase, NOW)
+    certstore.issue_host(site, "h1", no_passphrase, NOW + dt.timedelta(days=30))
     assert pki.not_after(load(site.paths.clients / "h1.crt")) == pki.not_after(load(site.paths.pki / "ca.crt"))
