@@ -26,6 +26,14 @@ from madash.site.layout import SitePaths
 from madash.site.values import check_maintainer, check_server_addresses, check_site_name
 
 
+def default_site_name(address: str) -> str:
+    """The first server address, when it is a valid site name (an IPv6 address is not)."""
+    try:
+        return check_site_name(address)
+    except UsageError:
+        return "madash site"
+
+
 def default_maintainer(site_name: str) -> str:
     """DEBFULLNAME/DEBEMAIL as Debian's tools use them, else an honest placeholder."""
     email = os.environ.get("DEBEMAIL", "").strip()
@@ -59,7 +67,7 @@ def init_site(
 ) -> tuple[Site, Path | None]:
     """Create the site; return it and where replaced files were moved (if any)."""
     checked = _addresses(addresses)
-    site_name = check_site_name(name if name is not None else checked[0])
+    site_name = check_site_name(name if name is not None else default_site_name(checked[0]))
     # --maintainer, else $DEBFULLNAME <$DEBEMAIL>: from the environment, and checked all the same.
     if maintainer is None:
         try:

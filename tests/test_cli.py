@@ -249,3 +249,10 @@ def test_read_only_site_directory(site_dir: Path) -> None:
     readonly_list = run_cli_read_only(site_dir, "--site", site_dir, "list")
     assert readonly_list.returncode == 0, readonly_list.stderr
     assert snapshot(site_dir) == before
+
+
+def test_init_with_an_ipv6_server_and_no_name(tmp_path: Path, madash: Madash) -> None:
+    result = madash("--site", tmp_path / "s", "init", "--server", "::1")
+    assert result.code == 0, result.err
+    assert load_site(tmp_path / "s").config.site.name == "madash site"
+    assert load_site(tmp_path / "s").config.server.addresses == ("::1",)
