@@ -87,6 +87,8 @@ def init_site(
                 f"a site already exists at {paths.root}",
                 hint="use --force to replace it (its madash.toml, pki/ and secrets.toml are moved aside, not deleted)",
             )
+        # Even when the directory existed (mkdir -p, 0755 by the umask): it is about to hold the CA key.
+        make_dir(paths.root, modes.PRIVATE_DIR)
         text = render(
             "conf/madash.toml.j2",
             {"name": site_name, "maintainer": maintainer or default_maintainer(site_name), "addresses": checked},

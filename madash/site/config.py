@@ -180,6 +180,11 @@ def _package_names(values: tuple[str, ...]) -> None:
             raise ValueError(f"{value!r} is not a Debian package name")
 
 
+def _group_name(value: str) -> None:
+    if value and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        raise ValueError(f"{value!r} is not a group name (lower-case letters, digits, '_' and '-')")
+
+
 @dataclass(frozen=True)
 class RepoSection:
     """The site's signed apt repository (madash-build repo)."""
@@ -193,6 +198,8 @@ class RepoSection:
     architectures: tuple[str, ...] = field(default=("amd64", "arm64", "armhf", "i386"), metadata=_check(_architectures))
     # Packages besides madash's own to publish in the shared suite (e.g. telegraf).
     extra_packages: tuple[str, ...] = field(default=(), metadata=_check(_package_names))
+    # A group (a web server's, e.g. www-data) that may read dist/ and repo/pool/; empty: the owner only.
+    group: str = field(default="", metadata=_check(_group_name))
 
 
 @dataclass(frozen=True)
