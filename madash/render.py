@@ -6,6 +6,7 @@ string: a half-rendered configuration file must never reach a package.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -34,6 +35,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,  # noqa: S701 - renders configuration files, never HTML
     )
     env.filters["toml"] = _toml_string
+    env.filters["shell"] = shlex.quote  # one POSIX sh word (maintainer-script snippets)
     return env
 
 
