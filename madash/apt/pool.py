@@ -34,6 +34,8 @@ def fill(repo_dir: Path, suites: Mapping[str, Mapping[str, list[Deb]]], keep_ver
                 keep.add(f"{suite}/{name}")
                 if name not in present:
                     tmp = pool / f".{name}.tmp"
+                    if tmp.exists() or tmp.is_symlink():  # left by a killed publish
+                        tmp.unlink()
                     try:
                         os.link(deb.path, tmp)
                     except OSError:

@@ -186,6 +186,7 @@ def _bake_fleet(site: Site, jobs: int | None) -> int:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from madash.fsutil import site_lock
     from madash.packages import server
     from madash.packages.bake import bake_package
     from madash.pki import store as certstore
@@ -194,10 +195,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     if args.refresh_crl:
         certstore.refresh_crl(site, passphrase_source, now())
         print("the CRL is rewritten with a fresh next-update date")
-    inputs = server.gather(site, now())
-    for warning in inputs.warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    result = bake_package(site, server.server_spec(inputs), now())
+    # Read under the lock too: a change of pki/ that a killed command left pending is settled first.
+    with site_lock(site.paths.root):
+        inputs = server.gather(site, now())
+        for warning in inputs.warnings:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        result = bake_package(site, server.server_spec(inputs), now())
     state = "new version" if result.changed else "unchanged"
     print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
     return 0
