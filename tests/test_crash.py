@@ -191,14 +191,12 @@ def check_aftermath(site: Path, tmp: Path, shm_before: set[str]) -> None:
 
 
 # (moment, whole group?): every moment at least once, the parent alone where workers could outlive it.
-# Twelve cases of about 3.5 s each (most of it the next `client --all` and `repo`): under 60 s in all.
+# Ten cases of about 3.5 s each (most of it the next `client --all` and `repo`): some 40 s in all.
 CLIENT_CASES: list[tuple[Moment, bool]] = [
     (0.2, False),  # starting up: the lock may not even be taken yet
     ("pending", False),  # certificates being written aside, the index not yet
-    ("pending", True),
     ("first-certificate", False),  # the index written, the files being moved into place
     ("first-certificate", True),
-    (0.5, False),
     ("first-package", True),  # workers baking
     (0.8, False),
 ]

@@ -179,11 +179,17 @@ def _pki_name(paths: SitePaths, path: Path) -> str:
 
 
 def _move_into_place(paths: SitePaths, pending: Path) -> None:
+    """Each file to its place (idempotent: a kill half-way is completed by the next settle)."""
     for path in sorted(pending.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            target = paths.pki / _pki_name(paths, path.relative_to(pending))
-            make_dir(target.parent, modes.PRIVATE_DIR)
-            os.replace(path, target)
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            name = _pki_name(paths, path.relative_to(pending))
+        except (PKIError, UsageError):
+            continue  # not a name commit() writes (e.g. a temporary file): dropped with the directory
+        target = paths.pki / name
+        make_dir(target.parent, modes.PRIVATE_DIR)
+        os.replace(path, target)
     shutil.rmtree(pending)
 
 
