@@ -148,6 +148,9 @@ def test_every_secret_is_its_owners_only(tmp_path: Path, umask_022: None) -> Non
     (site / "snippets" / "extra.conf").write_text("[[inputs.mem]]\n")
     madash(site, "client", "laptop", "--feature", "smart")
     madash(site, "client", "desktop")
+    madash(site, "renew", "laptop")  # keys written aside (pki/.pending-N) and moved into place
+    madash(site, "renew", "--server")
+    madash(site, "client", "laptop")
     madash(site, "server")
     madash(site, "repo")
 
