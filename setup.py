@@ -66,6 +66,8 @@ setup(
         "debian-inspector>=31",
         "tomlkit>=0.11",
         "rich>=13",
+        # Generated compose and Grafana files are read back with it before they are packaged.
+        "pyyaml>=6.0",
     ],
     extras_require={
         "test": [
@@ -76,7 +78,6 @@ setup(
             "wheel",
             "types-setuptools",
             "jsonschema",
-            "pyyaml",
             "types-PyYAML",
             "hypothesis>=6",
         ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -24,18 +23,7 @@ from madash.render import render
 from madash.site import credentials
 from madash.site.config import Site, parse_config
 from madash.site.layout import SitePaths
-from madash.site.values import check_maintainer, check_server_address
-
-_SITE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
-
-
-def check_site_name(name: str) -> str:
-    if not _SITE_NAME_RE.fullmatch(name):
-        raise UsageError(
-            f"invalid site name {name!r}",
-            hint="use letters, digits, space, '.', '_' and '-', starting with a letter or digit, at most 63 characters",
-        )
-    return name
+from madash.site.values import check_maintainer, check_server_addresses, check_site_name
 
 
 def default_maintainer(site_name: str) -> str:
@@ -48,14 +36,11 @@ def default_maintainer(site_name: str) -> str:
 
 
 def _addresses(values: Sequence[str]) -> tuple[str, ...]:
-    checked: list[str] = []
-    for value in values:
-        address = check_server_address(value.strip())
-        if address not in checked:
-            checked.append(address)
-    if not checked:
+    if not values:
         raise UsageError("--server needs at least one address")
-    return tuple(checked)
+    # The model's own rules (a duplicate is refused, not dropped), checked here for a message that names
+    # the option; parse_config checks the rendered file again.
+    return tuple(address.lower() for address in check_server_addresses(value.strip(" ") for value in values))
 
 
 def existing_site_files(paths: SitePaths) -> list[Path]:
@@ -75,9 +60,23 @@ def init_site(
     """Create the site; return it and where replaced files were moved (if any)."""
     checked = _addresses(addresses)
     site_name = check_site_name(name if name is not None else checked[0])
-    if maintainer is not None:
-        check_maintainer(maintainer)
+    # --maintainer, else $DEBFULLNAME <$DEBEMAIL>: from the environment, and checked all the same.
+    if maintainer is None:
+        try:
+            maintainer = check_maintainer(default_maintainer(site_name))
+        except UsageError as exc:
+            raise UsageError(
+                exc.message, hint="give --maintainer 'NAME <EMAIL>', or fix $DEBFULLNAME and $DEBEMAIL"
+            ) from None
+    check_maintainer(maintainer)
     paths = SitePaths(root.resolve())
+    # Every value (the default maintainer from $DEBEMAIL too) meets the model's checks before anything is
+    # made: a refused init leaves no directory behind.
+    text = render(
+        "conf/madash.toml.j2",
+        {"name": site_name, "maintainer": maintainer, "addresses": checked},
+    )
+    site = Site(paths, parse_config(text, paths.config))
     if not paths.root.exists():
         make_dir(paths.root, modes.PRIVATE_DIR)
     with site_lock(paths.root):
@@ -89,11 +88,6 @@ def init_site(
             )
         # Even when the directory existed (mkdir -p, 0755 by the umask): it is about to hold the CA key.
         make_dir(paths.root, modes.PRIVATE_DIR)
-        text = render(
-            "conf/madash.toml.j2",
-            {"name": site_name, "maintainer": maintainer or default_maintainer(site_name), "addresses": checked},
-        )
-        site = Site(paths, parse_config(text, paths.config))
         files = _site_files(site, text, ca_passphrase, now)
         backup = _install(paths, files, existing, now)
     return site, backup

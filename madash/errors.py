@@ -39,6 +39,16 @@ class PKIError(MadashError):
     """The site's certificates, keys, CRL or index cannot be used as asked."""
 
 
+class RenderError(MadashError):
+    """A value a format cannot represent reached its filter, or generated text does not read back (exit 1).
+
+    The site model refuses such values before anything is rendered, so this is a bug in
+    madash's validation, not the user's doing: it stops the command rather than writing a
+    file whose meaning differs from what madash intended. Messages name the offending
+    character, never the value, which may be a password.
+    """
+
+
 class ToolError(MadashError):
     """An external program failed or is missing."""
 

@@ -15,6 +15,7 @@ import pytest
 
 from madash import cli
 from madash.bootstrap import init_site
+from madash.packages.bake import BakeResult
 from madash.site.config import Site, load_site
 
 # Real time: openssl and stunnel check validity against the clock, not against our "now".
@@ -120,3 +121,15 @@ def set_repo(site_dir: Path, **values: object) -> None:
             f"{key} = {rendered}" if line.startswith(f"{key} =") else line for line in text.splitlines()
         ) + "\n"  # fmt: skip
     config.write_text(text)
+
+
+def bake_host(site_dir: Path, host: str, *features: str, now: dt.datetime = NOW) -> BakeResult:
+    """Bake HOST with these features, as `madash-build client HOST --feature ...` does."""
+    from madash.apt.identity import identity
+    from madash.packages import fleet
+
+    site = load_site(site_dir)
+    return fleet.bake_host(
+        site, host, apt=identity(site), features=list(features), interval=None, tags=None,
+        passphrase=lambda: None, now=now,
+    )  # fmt: skip

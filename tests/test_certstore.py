@@ -11,6 +11,7 @@ from cryptography import x509
 
 from madash.errors import PKIError
 from madash.pki import store as certstore
+from madash.pki.index import index_to_json, load_index
 from madash.site.config import load_site
 from tests.conftest import NOW, snapshot
 
@@ -26,7 +27,7 @@ def test_parallel_processes_never_corrupt_the_index(site_dir: Path) -> None:
     with multiprocessing.get_context("spawn").Pool(8) as pool:
         serials = pool.map(_issue, [(str(site_dir), host) for host in hosts])
     assert len(set(serials)) == len(hosts)
-    index = certstore.load_index(load_site(site_dir).paths)
+    index = load_index(load_site(site_dir).paths)
     assert index.hosts() == hosts
     assert {e.serial for e in index.entries if e.kind == "client"} == set(serials)
     # One CRL rewrite per issue, each under the lock: the CRL number counts them all.
@@ -70,7 +71,7 @@ def test_damaged_index(site_dir: Path) -> None:
 def test_index_round_trips(site_dir: Path) -> None:
     paths = load_site(site_dir).paths
     certstore.issue_host(load_site(site_dir), "laptop", lambda: None, NOW)
-    index = certstore.load_index(paths)
-    assert certstore.index_to_json(index) == (paths.pki / "index.json").read_bytes()
+    index = load_index(paths)
+    assert index_to_json(index) == (paths.pki / "index.json").read_bytes()
     kinds = [e.kind for e in index.entries]
     assert kinds == ["ca", "server", "client"]

@@ -12,29 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from madash.apt.identity import identity as apt_identity
 from madash.deb.reader import DebContents, read_deb
 from madash.errors import MadashError, UsageError
-from madash.packages import bake, fleet
+from madash.packages import bake
 from madash.pki import store as certstore
 from madash.site.config import Site, load_site
-from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, snapshot
+from tests.conftest import NOW, Result, assert_one_line_error, bake_host, run_cli_read_only, snapshot
 from tests.golden import check_golden
 
 Madash = Callable[..., Result]
-
-
-def bake_host(site_dir: Path, host: str, *features: str, now: dt.datetime = NOW) -> bake.BakeResult:
-    return fleet.bake_host(
-        load_site(site_dir),
-        host,
-        apt=apt_identity(load_site(site_dir)),
-        features=list(features),
-        interval=None,
-        tags=None,
-        passphrase=lambda: None,
-        now=now,
-    )
 
 
 def secrets_of(site: Site) -> dict[str, str]:

@@ -13,10 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from madash.apt.identity import identity as apt_identity
-from madash.packages import fleet
-from madash.site.config import load_site
-from tests.conftest import NOW
+from tests.conftest import bake_host
 from tests.standin import build_standin_telegraf
 
 if TYPE_CHECKING:
@@ -36,18 +33,7 @@ SMARTCTL_BRIEF = [
 
 
 def bake(site_dir: Path, host: str, *features: str) -> Path:
-    site = load_site(site_dir)
-    result = fleet.bake_host(
-        site,
-        host,
-        apt=apt_identity(site),
-        features=list(features),
-        interval=None,
-        tags=None,
-        passphrase=lambda: None,
-        now=NOW,
-    )
-    return result.path
+    return bake_host(site_dir, host, *features).path
 
 
 @pytest.fixture

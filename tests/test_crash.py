@@ -23,13 +23,18 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from madash import fsutil
 from madash.bootstrap import init_site
+from madash.errors import MadashError
+from madash.pki import store
+from madash.pki.index import Kind, load_index
+from madash.site.config import load_site
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.crash
 
 HOSTS = 30  # enough that `client --all --jobs 2` runs for about a second on two cores
-FEATURES = (["smart"], ["docker", "internet"], ["vm"], [])
+FEATURES: tuple[list[str], ...] = (["smart"], ["docker", "internet"], ["vm"], [])
 Moment = float | str  # seconds after the start, or the name of a WHEN condition
 
 
@@ -238,36 +243,29 @@ def test_kill_repo(baked: Path, tmp_path: Path, case: tuple[Moment, bool]) -> No
 def test_pending_certificates_are_completed_once_the_index_names_them(
     site_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from madash.pki import store
-    from madash.site.config import load_site
-
     site = load_site(site_dir)
-    change = store.prepare_hosts(site, store.load_index(site.paths), ["a1", "b2"], lambda: None, NOW)
+    change = store.prepare_hosts(site, load_index(site.paths), ["a1", "b2"], lambda: None, NOW)
     with monkeypatch.context() as patch:  # killed right after the index was written
         patch.setattr(store, "_move_into_place", lambda paths, pending: None)
         store.commit(site, change)
     assert not list((site_dir / "pki" / "clients").iterdir())
     assert (site_dir / "pki" / f".pending-{change.index.crl_number}").is_dir()
 
-    with store.site_lock(site_dir):  # the next command
+    with fsutil.site_lock(site_dir):  # the next command
         pass
     assert sorted(p.name for p in (site_dir / "pki" / "clients").iterdir()) == ["a1.crt", "a1.key", "b2.crt", "b2.key"]
     assert not list((site_dir / "pki").glob(".pending-*"))
     assert certificates_in_index(site_dir) == []
-    store.load_leaf(site.paths, store.load_index(site.paths), store.Kind.CLIENT, "a1", NOW)
+    store.load_leaf(site.paths, load_index(site.paths), Kind.CLIENT, "a1", NOW)
 
 
 def test_pending_certificates_the_index_never_named_are_dropped(
     site_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from madash.errors import MadashError
-    from madash.pki import store
-    from madash.site.config import load_site
-
     site = load_site(site_dir)
     before = (site_dir / "pki" / "index.json").read_bytes()
-    change = store.prepare_hosts(site, store.load_index(site.paths), ["a1"], lambda: None, NOW)
-    real_write = store.atomic_write
+    change = store.prepare_hosts(site, load_index(site.paths), ["a1"], lambda: None, NOW)
+    real_write = fsutil.atomic_write
 
     def killed_at_the_crl(path: Path, data: bytes, mode: int = 0o644) -> None:
         if path == site.paths.crl:
@@ -279,7 +277,7 @@ def test_pending_certificates_the_index_never_named_are_dropped(
         store.commit(site, change)
     assert list((site_dir / "pki").glob(".pending-*/clients/a1.key"))
 
-    with store.site_lock(site_dir):
+    with fsutil.site_lock(site_dir):
         pass
     assert not list((site_dir / "pki").glob(".pending-*"))
     assert not list((site_dir / "pki" / "clients").iterdir())
@@ -287,8 +285,6 @@ def test_pending_certificates_the_index_never_named_are_dropped(
 
 
 def test_the_next_lock_sweeps_what_a_killed_command_left(site_dir: Path) -> None:
-    from madash.fsutil import site_lock
-
     dead = subprocess.Popen(["true"])
     dead.wait()
     left = [
@@ -304,7 +300,7 @@ def test_the_next_lock_sweeps_what_a_killed_command_left(site_dir: Path) -> None
     (site_dir / ".init-abcdefgh" / "pki").mkdir(parents=True)
     keep = site_dir / "dist" / "notes.tmp"  # not a name madash makes: the admin's
     keep.write_text("mine\n")
-    with site_lock(site_dir):
+    with fsutil.site_lock(site_dir):
         pass
     assert [p for p in left if p.exists()] == []
     assert not (site_dir / ".init-abcdefgh").exists() and not (site_dir / ".madash-work" / f"pid-{dead.pid}").exists()

@@ -12,6 +12,7 @@ import pytest
 from madash.apt.identity import identity as apt_identity
 from madash.packages import client, fleet
 from madash.pki import store as certstore
+from madash.pki.index import load_index
 from madash.site.config import load_site
 from madash.site.inventory import update_host
 from tests.conftest import NOW, run_cli, set_repo
@@ -39,7 +40,7 @@ def test_parallel_fleet_bake_equals_one_by_one(site_dir: Path, tmp_path: Path) -
     )
     assert sorted(seen) == hosts and [i.host for i in items] == hosts
     assert all(i.result is not None and i.result.changed for i in items)
-    index = certstore.load_index(load_site(site_dir).paths)
+    index = load_index(load_site(site_dir).paths)
     assert index.hosts() == hosts and index.crl_number == 2, "one batch of certificates, one CRL"
     builds = json.loads((site_dir / "builds.json").read_text())
     assert sorted(builds) == [f"madash-client-{h}" for h in hosts]

@@ -15,6 +15,7 @@ from madash.bootstrap import init_site
 from madash.errors import PKIError, UsageError
 from madash.pki import crypto as pki
 from madash.pki import store as certstore
+from madash.pki.index import load_index
 from madash.site.config import Site, load_site
 from tests.conftest import NOW
 
@@ -44,8 +45,8 @@ def test_ca_is_a_constrained_signing_ca(site: Site) -> None:
     assert usage.key_cert_sign and usage.crl_sign
     ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     ca.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
-    assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey)
-    assert ca.public_key().curve.name == "secp256r1"
+    public = ca.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"
     assert (pki.not_after(ca) - NOW).days in (3649, 3650)
 
 
@@ -112,7 +113,7 @@ def test_renew_revokes_the_old_certificate(site: Site) -> None:
     (site.paths.root / "old.crt").write_bytes(old)
     assert openssl_verify(site, site.paths.root / "old.crt", at=later).returncode != 0
     assert openssl_verify(site, site.paths.clients / "laptop.crt", at=later).returncode == 0
-    index = certstore.load_index(site.paths)
+    index = load_index(site.paths)
     laptop = [e for e in index.entries if e.name == "laptop"]
     assert len(laptop) == 2 and laptop[0].revoked_at is not None and laptop[1].revoked_at is None
 
@@ -146,7 +147,8 @@ def test_other_key_types(tmp_path: Path, key_type: str, kind: type, size: int) -
     site = load_site(root)
     certstore.issue_host(site, "h1", no_passphrase, NOW)
     key = load(site.paths.clients / "h1.crt").public_key()
-    assert isinstance(key, kind) and key.key_size == size
+    assert isinstance(key, kind) and isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey))
+    assert key.key_size == size
     assert openssl_verify(site, site.paths.clients / "h1.crt", at=NOW + dt.timedelta(minutes=1)).returncode == 0
 
 
@@ -167,8 +169,9 @@ def test_ca_passphrase(tmp_path: Path) -> None:
 def test_leaf_never_outlives_the_ca(tmp_path: Path) -> None:
     root = tmp_path / "site"
     init_site(root, ["127.0.0.1"], None, force=False, ca_passphrase=None, now=NOW)
-    text = (root / "madash.toml").read_text().replace("client_days = 825", "client_days = 99999")
+    # The longest lifetime the model allows, as long as the CA's, issued a month after the CA.
+    text = (root / "madash.toml").read_text().replace("client_days = 825", "client_days = 3650")
     (root / "madash.toml").write_text(text)
     site = load_site(root)
-    certstore.issue_host(site, "h1", no_passphrase, NOW)
+    certstore.issue_host(site, "h1", no_passphrase, NOW + dt.timedelta(days=30))
     assert pki.not_after(load(site.paths.clients / "h1.crt")) == pki.not_after(load(site.paths.pki / "ca.crt"))

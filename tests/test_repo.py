@@ -16,26 +16,11 @@ from debian.deb822 import Deb822
 
 from madash.apt import publish as repo
 from madash.apt import scan
-from madash.apt.identity import identity as apt_identity
-from madash.packages import bake, fleet, server
+from madash.packages import bake, server
 from madash.site.config import load_site
-from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, set_repo
+from tests.conftest import NOW, Result, assert_one_line_error, bake_host, run_cli_read_only, set_repo
 
 Madash = Callable[..., Result]
-
-
-def bake_host(site_dir: Path, host: str, *features: str, now: dt.datetime = NOW) -> bake.BakeResult:
-    site = load_site(site_dir)
-    return fleet.bake_host(
-        site,
-        host,
-        apt=apt_identity(site),
-        features=list(features),
-        interval=None,
-        tags=None,
-        passphrase=lambda: None,
-        now=now,
-    )
 
 
 def bake_server(site_dir: Path) -> bake.BakeResult:
@@ -149,7 +134,12 @@ def test_publishing_twice_changes_nothing_and_reads_nothing_again(
     web = os.readlink(published / "dists" / "host-web")
     reads: list[Path] = []
     original = scan.read_control
-    monkeypatch.setattr(scan, "read_control", lambda path: reads.append(path) or original(path))
+
+    def counted(path: Path) -> str:
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(scan, "read_control", counted)
     result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=1))
     assert not result.changed and reads == []
     assert os.readlink(published / "dists" / "host-laptop") == target

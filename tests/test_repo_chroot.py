@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from madash.apt import publish as repo
-from madash.apt.identity import identity as apt_identity
-from madash.packages import fleet
 from madash.site.config import load_site
+from tests.conftest import bake_host
 from tests.servers import free_port, https_request
 from tests.standin import build_standin_telegraf
 
@@ -42,11 +41,7 @@ def now() -> dt.datetime:
 
 
 def bake(site_dir: Path, host: str, *features: str) -> None:
-    site = load_site(site_dir)
-    fleet.bake_host(
-        site, host, apt=apt_identity(site), features=list(features), interval=None, tags=None,
-        passphrase=lambda: None, now=now(),
-    )  # fmt: skip
+    bake_host(site_dir, host, *features, now=now())
 
 
 def serve(chroot: Chroot, site_dir: Path) -> None:
@@ -155,7 +150,7 @@ class _PerHostRepository(http.server.SimpleHTTPRequestHandler):
         pass
 
     def allowed(self) -> bool:
-        certificate = self.connection.getpeercert()  # type: ignore[attr-defined]
+        certificate = self.connection.getpeercert()
         subject = dict(item[0] for item in certificate["subject"])
         path = self.path.split("?")[0]
         own = (f"/dists/host-{subject['commonName']}/", f"/pool/host-{subject['commonName']}/")

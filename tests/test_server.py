@@ -17,7 +17,7 @@ from madash.errors import UsageError
 from madash.packages import bake, server
 from madash.pki import store as certstore
 from madash.site.config import load_site
-from tests.conftest import NOW, Result, assert_one_line_error, snapshot
+from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, snapshot
 from tests.golden import check_golden
 
 Madash = Callable[..., Result]
@@ -215,4 +215,13 @@ def test_bad_server_configuration(site_dir: Path, madash: Madash, old: str, new:
     config.write_text(config.read_text().replace(old, new))
     before = snapshot(site_dir)
     assert_one_line_error(madash("--site", site_dir, "server"), 2, needle)
+    assert snapshot(site_dir) == before
+
+
+def test_refresh_crl_with_an_unwritable_dist_changes_nothing(site_dir: Path) -> None:
+    """The fresh CRL is made in memory and written only once the package is built and dist/ takes it."""
+    (site_dir / "dist").mkdir()
+    before = snapshot(site_dir)
+    result = run_cli_read_only(site_dir / "dist", "--site", site_dir, "server", "--refresh-crl")
+    assert result.returncode == 1 and "cannot write" in result.stderr, result.stderr
     assert snapshot(site_dir) == before

@@ -36,10 +36,11 @@ def test_minimal_site_gets_defaults() -> None:
 
 def test_init_template_parses_to_what_was_asked() -> None:
     text = render(
-        "conf/madash.toml.j2", {"name": 'we "quote"', "maintainer": "A <a@b.c>", "addresses": ["::1", "mon.example"]}
+        "conf/madash.toml.j2",
+        {"name": "we-1 quote.d_x", "maintainer": "A <a@b.c>", "addresses": ["::1", "mon.example"]},
     )
     config = parse(text)
-    assert config.site.name == 'we "quote"'
+    assert config.site.name == "we-1 quote.d_x"
     assert config.server.addresses == ("::1", "mon.example")
 
 
@@ -97,3 +98,39 @@ def test_vm_refuses_hardware_features() -> None:
 
 def test_port_clash() -> None:
     assert "clashes with server.door_port" in str(error_of(MINIMAL + "grafana_port = 5086\n"))
+
+
+# The edges of each grammar that must stay accepted (tests/test_bad_input.py has the refusals).
+ACCEPTED = [
+    '[influxdb]\nretention = "inf"\n',
+    '[influxdb]\nretention = "INF"\n',
+    '[influxdb]\nretention = "2562047h"\n',
+    '[influxdb]\nretention = "106751d"\n',
+    '[influxdb]\nretention = "15250w"\n',
+    '[influxdb]\nretention = "1h"\n',
+    '[influxdb]\ndatabase = "my db-1.x"\nadmin_user = "a.b-c_d"\n',
+    "[pki]\nca_days = 36500\nserver_days = 3650\nclient_days = 3650\ncrl_days = 3650\n",
+    '[repo]\nurl = "https://mon.example.org:8443/madash/repo"\n',
+    '[repo]\nurl = "http://[2001:db8::1]/repo"\n',
+    '[repo]\nurl = "file:///srv/madash"\narchitectures = ["amd64", "hurd-i386"]\nextra_packages = ["telegraf"]\n',
+    '[internet]\nhttp = ["https://[2001:db8::1]:8443/a?b=c&d=e#f", "http://example.org"]\nhttp_match = \'a "b"\'\n',
+    '[internet]\nping = ["example.org", "192.0.2.1", "2001:db8::1"]\ndns_domains = ["example.org"]\n',
+    '[hosts.a]\ninterval = "1h"\ntags = { room = \'office "A"\', _x = "" }\nups_server = "tcp://[::1]:3551"\n',
+    '[hosts.a]\ninterval = "3600s"\n\n[hosts.b]\ninterval = "60m"\n\n[hosts.c]\ninterval = "1s"\n',
+]
+
+
+@pytest.mark.parametrize("extra", ACCEPTED)
+def test_edges_of_each_grammar_are_accepted(extra: str) -> None:
+    parse(MINIMAL + extra)
+
+
+def test_maintainer_may_be_any_printable_name() -> None:
+    maintainer = "Jörg Müller-Lüdenscheidt (ops) <j.m+deb@mail.example.org>"
+    config = parse(MINIMAL.replace('name = "demo"', f'name = "demo"\nmaintainer = "{maintainer}"'))
+    assert config.site.maintainer == maintainer
+
+
+def test_listen_may_name_every_address() -> None:
+    config = parse(MINIMAL + 'listen = ["0.0.0.0", "::"]\n')
+    assert config.server.listen == ("0.0.0.0", "::")

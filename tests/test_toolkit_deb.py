@@ -48,7 +48,9 @@ CACHE = Path(os.environ.get("MADASH_TOOLKIT_CACHE", "/var/cache/madash-test/tool
 DATA_DIRS = ("conf", "debian", "dashboards")
 SITE_PACKAGES = "/usr/lib/python3/dist-packages"
 # What Debian itself must provide (python3-debian-inspector comes from the script).
-DEBIAN_DEPENDS = {"python3-jinja2", "python3-cryptography", "python3-debian", "python3-tomlkit", "python3-rich"}
+DEBIAN_DEPENDS = {
+    "python3-jinja2", "python3-cryptography", "python3-debian", "python3-tomlkit", "python3-rich", "python3-yaml"
+}  # fmt: skip
 # apt-get --simulate: "Inst NAME [OLD] (VERSION ORIGINS [ARCH])"
 INST_LINE = re.compile(r"^Inst (\S+) (?:\[\S+\] )?\((\S+) .*\[(\S+)\]\)$", re.MULTILINE)
 # The libraries a bake goes through, for the message when the two bakes differ.

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from madash import times
+from madash import modes, times
 from madash.apt import signing
 from madash.apt.indexes import index_files, release, valid_until
 from madash.apt.state import SuiteState
@@ -83,7 +83,8 @@ def build_suite(
         _write_durably(target / "InRelease", inrelease)
         _newer_than_before(site.paths.repo / "dists" / suite, target)
         for path in target.rglob("*"):
-            path.chmod(0o755 if path.is_dir() else 0o644)
+            # Indexes and signatures hold no secret: readable by the web server that serves them.
+            path.chmod(modes.DIR if path.is_dir() else modes.FILE)
         state = SuiteState(generation, hashlib.sha256(packages).hexdigest(), conf.architectures, valid_until(conf, now))
         return state
     except OSError as exc:

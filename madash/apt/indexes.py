@@ -10,21 +10,25 @@ from madash import times
 from madash.apt.scan import Deb
 from madash.apt.suites import host_of
 from madash.compress import gzip_bytes, xz_bytes
+from madash.errors import UsageError
+from madash.formats import deb822
 from madash.packages.aptsource import SERVER_SUITE, SHARED_SUITE
 from madash.render import render
 from madash.site.config import RepoSection
 
+POOL_FIELDS = ("Filename", "Size", "MD5sum", "SHA256", "SHA512")
+
 
 def stanza(deb: Deb, filename: str) -> str:
-    """A Packages stanza: the control paragraph with the pool fields, Description last
-    (and its continuation lines), as dpkg-scanpackages and apt-ftparchive write it."""
-    lines = deb.cached.control.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("Description:")), len(lines))
-    head, description = lines[:start], lines[start:]
+    """A Packages stanza: the control paragraph with the pool fields, Description last,
+    as dpkg-scanpackages and apt-ftparchive write it."""
+    (control,) = deb822.parse_paragraphs(deb.cached.control)
     cached = deb.cached
-    extra = [f"Filename: {filename}", f"Size: {cached.size}", f"MD5sum: {cached.md5}", f"SHA256: {cached.sha256}",
-             f"SHA512: {cached.sha512}"]  # fmt: skip
-    return "\n".join([*head, *extra, *description]) + "\n"
+    pool = dict(zip(POOL_FIELDS, (filename, str(cached.size), cached.md5, cached.sha256, cached.sha512), strict=True))
+    if set(pool) & set(control):
+        raise UsageError(f"{deb.path.name}: its control file has a field a Packages index sets itself")
+    order = [*(name for name in control if name != "Description"), *POOL_FIELDS, "Description"]
+    return deb822.format_paragraph({**control, **pool}, order)
 
 
 @dataclass(frozen=True)

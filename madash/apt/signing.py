@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from madash import modes
 from madash.errors import MadashError, ToolError
 from madash.fsutil import atomic_write, make_dir
 from madash.run import run
@@ -51,7 +52,7 @@ def _fingerprint(home: Path) -> str | None:
     fingerprints = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
     if not fingerprints:
         return None
-    atomic_write(remembered, (fingerprints[0] + "\n").encode(), 0o600)
+    atomic_write(remembered, (fingerprints[0] + "\n").encode(), modes.SECRET)
     return fingerprints[0]
 
 
@@ -59,11 +60,11 @@ def _fingerprint(home: Path) -> str | None:
 def signing_key(site: Site) -> Iterator[SigningKey]:
     """The site's signing key, made if missing; gpg's agent is stopped afterwards."""
     home = site.paths.repo_key
-    make_dir(home, 0o700)
+    make_dir(home, modes.PRIVATE_DIR)
     # No passphrase cache: a wrong passphrase must fail even right after a right one.
     agent_conf = home / "gpg-agent.conf"
     if not agent_conf.exists():
-        atomic_write(agent_conf, b"default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\n", 0o600)
+        atomic_write(agent_conf, b"default-cache-ttl 0\nmax-cache-ttl 0\nallow-loopback-pinentry\n", modes.SECRET)
     try:
         fingerprint = _fingerprint(home)
         passphrase = _passphrase()

@@ -14,12 +14,13 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from madash.cli.commands import PROG
+from madash.cli.output import one_line
 from madash.errors import MadashError, ToolError
 
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+        return f"{PROG}: {record.levelname.lower()}: {one_line(record.getMessage())}"
 
 
 def _logging(debug: bool) -> None:
@@ -48,12 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MadashError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc.message)}", file=sys.stderr)
         hint = exc.hint
         if isinstance(exc, ToolError) and exc.command and not hint:
             hint = f"the command was: {exc.shell_command()}"
         if hint:
-            print(f"{PROG}: hint: {hint}", file=sys.stderr)
+            print(f"{PROG}: hint: {one_line(hint)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -64,5 +65,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so briefly, show details with --debug
         if debug:
             traceback.print_exc()
-        print(f"{PROG}: error: internal error: {exc!r} (run with --debug for details)", file=sys.stderr)
+        print(f"{PROG}: error: internal error: {one_line(repr(exc))} (run with --debug for details)", file=sys.stderr)
         return 1

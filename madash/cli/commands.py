@@ -12,13 +12,13 @@ import datetime as dt
 import getpass
 import json
 import os
-import re
 import sys
 from typing import TYPE_CHECKING
 
-from madash.cli.output import print_table, shown
+from madash.cli.output import one_line, print_table, shown
 from madash.errors import UsageError
 from madash.site.config import load_site
+from madash.site.values import TAG_KEY_RULE
 
 if TYPE_CHECKING:
     from madash.packages.aptsource import AptIdentity
@@ -114,12 +114,16 @@ def cmd_renew(args: argparse.Namespace) -> int:
 def _tags(values: list[str] | None) -> dict[str, str] | None:
     if values is None:
         return None
-    tags = {}
+    tags: dict[str, str] = {}
     for value in values:
         key, sep, tag_value = value.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise UsageError(f"invalid --tag {value!r}", hint="use --tag KEY=VALUE, KEY being letters, digits and _")
+        if not sep:
+            raise UsageError(f"invalid --tag {value!r}", hint=f"use --tag KEY=VALUE, KEY being {TAG_KEY_RULE}")
+        if key in tags:
+            raise UsageError(f"--tag {key!r} is given twice")
         tags[key] = tag_value
+    # The grammar of keys and values is the model's (site.values.check_tags): the edited madash.toml is
+    # parsed again before it is written, so a tag from here meets exactly the rules of one from the file.
     return tags
 
 
@@ -181,26 +185,19 @@ def _bake_fleet(site: Site, jobs: int | None) -> int:
         f"{len(items)} hosts: {changed} changed, {len(items) - changed - len(failed)} unchanged, {len(failed)} failed"
     )
     for item in failed:
-        print(f"{PROG}: error: {item.host}: {item.error}", file=sys.stderr)
+        print(f"{PROG}: error: {item.host}: {one_line(item.error or '')}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    from madash.fsutil import site_lock
     from madash.packages import server
-    from madash.packages.bake import bake_package
-    from madash.pki import store as certstore
 
     site = load_site(args.site)
+    result, warnings = server.bake_server(site, now(), passphrase_source if args.refresh_crl else None)
     if args.refresh_crl:
-        certstore.refresh_crl(site, passphrase_source, now())
         print("the CRL is rewritten with a fresh next-update date")
-    # Read under the lock too: a change of pki/ that a killed command left pending is settled first.
-    with site_lock(site.paths.root):
-        inputs = server.gather(site, now())
-        for warning in inputs.warnings:
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
-        result = bake_package(site, server.server_spec(inputs), now())
+    for warning in warnings:
+        print(f"{PROG}: warning: {one_line(warning)}", file=sys.stderr)
     state = "new version" if result.changed else "unchanged"
     print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
     return 0
@@ -232,7 +229,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     else:
         _print_status(report)
     for warning in report.warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        print(f"{PROG}: warning: {one_line(warning)}", file=sys.stderr)
     return 0
 
 

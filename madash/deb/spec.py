@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from madash import modes
+from madash.formats import deb822
 
 # Debian policy 5.3: the binary control fields in their usual order.
 CONTROL_ORDER = (
@@ -79,9 +80,7 @@ class PackageSpec:
     def control_text(self, version: str) -> str:
         fields = {"Package": self.name, "Version": version, **self.control}
         fields["Installed-Size"] = str(self.installed_size_kib())
-        ordered = [key for key in CONTROL_ORDER if key in fields]
-        ordered += sorted(key for key in fields if key not in CONTROL_ORDER)
-        return "".join(f"{key}: {fields[key]}\n" for key in ordered)
+        return deb822.format_paragraph(fields, CONTROL_ORDER)
 
     def digest(self, salt: Iterable[str] = ()) -> str:
         """A hash of everything that makes the package what it is (not its version)."""

@@ -21,7 +21,8 @@ from madash import __version__, modes
 from madash.deb.maintscripts import assemble
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import SiteError, UsageError
-from madash.packages.aptsource import KEYRING, AptIdentity, sources_entry
+from madash.packages import reread
+from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
 from madash.packages.common import copyright_file
 from madash.pki.index import Index, IndexEntry, Kind, load_index
 from madash.pki.store import Leaf, load_leaf, read_pki_file
@@ -29,7 +30,7 @@ from madash.render import render
 from madash.resources import DATA_DIRS, data_root
 from madash.site import credentials
 from madash.site.config import HostSection, InternetSection, Site
-from madash.site.features import FEATURES, Feature
+from madash.site.features import BASE_INPUTS, FEATURES, Feature
 from madash.site.values import url_host
 
 ETC = "/etc/madash"
@@ -303,7 +304,50 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "service": "telegraf.service",
     }
     scripts = assemble(name, concerns, script_context)
-    return PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
+    spec = PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
+    _reread(spec, inputs, features)
+    return spec
+
+
+def _expected_inputs(inputs: ClientInputs, features: list[Feature]) -> set[str]:
+    expected = set(BASE_INPUTS)
+    for feature in features:
+        expected |= set(FEATURES[feature].inputs)
+    if Feature.INTERNET in features:
+        internet = inputs.internet
+        present = {"ping": internet.ping, "http_response": internet.http, "dns_query": internet.dns_servers}
+        expected -= {name for name, targets in present.items() if not targets}
+    return expected
+
+
+def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) -> None:
+    """Read back every generated file of the package: refuse it if any says more than was meant."""
+    text = {f.path: f.data.decode() for f in spec.files if f.path in (CONFIG, ENV_FILE, DROPIN, APT_SOURCES, APT_CONF)}
+    host = inputs.host_config
+    reread.telegraf(
+        CONFIG,
+        text[CONFIG],
+        tags=host.tags,
+        agent={"hostname": inputs.host, "interval": host.interval, "flush_interval": host.interval},
+        inputs=_expected_inputs(inputs, features),
+        outputs={
+            "urls": [inputs.output_url],
+            "database": inputs.database,
+            "username": inputs.writer_user,
+            "password": "${MADASH_INFLUXDB_PASSWORD}",
+        },
+    )
+    reread.env_file(ENV_FILE, text[ENV_FILE], {"MADASH_INFLUXDB_PASSWORD": inputs.writer_password})
+    reread.unit(DROPIN, text[DROPIN], {"Service": {"EnvironmentFile", "ExecStart", "AmbientCapabilities"}})
+    if inputs.apt is not None:
+        suites = [suite_of_host(inputs.host), *([SHARED_SUITE] if inputs.apt.shared else [])]
+        reread.sources(APT_SOURCES, text[APT_SOURCES], inputs.apt.url, suites, KEYRING)
+        if inputs.apt.https_host:
+            prefix = f"Acquire::https::{inputs.apt.https_host}::"
+            files = {"CaInfo": f"{TLS_DIR}/ca.crt", "SslCert": f"{TLS_DIR}/client.crt", "SslKey": APT_KEY}
+            reread.apt_conf(APT_CONF, text[APT_CONF], {prefix + k: v for k, v in files.items()})
+    fields = {"Package": spec.name, "Version": "0", "Installed-Size": str(spec.installed_size_kib()), **spec.control}
+    reread.control(f"{spec.name}'s control file", spec.control_text("0"), fields)
 
 
 def fingerprint(site: Site, host: str, entry: IndexEntry | None, apt: AptIdentity | None) -> str:

@@ -14,8 +14,11 @@ from madash import modes, times
 from madash.deb.maintscripts import assemble
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
+from madash.fsutil import site_lock
+from madash.packages import reread
+from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.common import copyright_file
-from madash.pki import crypto
+from madash.pki import crypto, store
 from madash.pki.index import Kind, load_index
 from madash.pki.store import load_leaf, read_pki_file
 from madash.render import render
@@ -59,10 +62,12 @@ class ServerInputs:
         return "ServerInputs(<secrets hidden>)"
 
 
-def gather(site: Site, now: dt.datetime) -> ServerInputs:
+def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> ServerInputs:
+    """The server package's inputs; ``crl_pem`` is a CRL made in memory by this very command."""
     paths = site.paths
     leaf = load_leaf(paths, load_index(paths), Kind.SERVER, "server", now)
-    crl_pem = read_pki_file(paths, paths.crl, "'madash-build server --refresh-crl' writes a new one")
+    if crl_pem is None:
+        crl_pem = read_pki_file(paths, paths.crl, "'madash-build server --refresh-crl' writes a new one")
     return ServerInputs(
         config=site.config,
         secrets=credentials.load(paths),
@@ -186,4 +191,93 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "Priority": "optional",
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
     }
-    return PackageSpec(PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS,), scripts=scripts)
+    spec = PackageSpec(PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS,), scripts=scripts)
+    _reread(spec, inputs)
+    return spec
+
+
+_UNIT_KEYS = {
+    "madash-server.service": {
+        "Unit": {"Description", "Documentation", "Requires", "After", "Wants"},
+        "Service": {"Type", "ExecStart", "ExecStartPost", "ExecStop", "Restart", "RestartSec", "TimeoutStartSec"},
+        "Install": {"WantedBy"},
+    },
+    "madash-stunnel.service": {
+        "Unit": {"Description", "Documentation", "After", "Wants"},
+        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "NoNewPrivileges", "PrivateTmp",
+                    "ProtectSystem", "ProtectHome", "Restart", "RestartSec"},
+        "Install": {"WantedBy"},
+    },
+}  # fmt: skip
+_COMPOSE_KEYS = {
+    "influxdb": {"image", "restart", "ports", "environment", "volumes"},
+    "grafana": {"image", "restart", "depends_on", "ports", "environment", "volumes"},
+    "probe": {"image", "restart", "depends_on", "cap_add", "environment", "volumes"},
+}
+
+
+def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
+    """Read back every generated configuration of the package: refuse it if any says more than was meant."""
+    text = {f.path: f.data.decode() for f in spec.files if f.path.startswith((ETC, UNIT_DIR)) and "/tls/" not in f.path}
+    config, secrets = inputs.config, inputs.secrets
+    server, influx = config.server, config.influxdb
+    reread.env_file(ENV_FILE, text[ENV_FILE], {
+        "INFLUXDB_DB": influx.database, "INFLUXDB_ADMIN_USER": influx.admin_user,
+        "INFLUXDB_ADMIN_PASSWORD": secrets.influxdb_admin_password, "INFLUXDB_WRITE_USER": influx.writer_user,
+        "INFLUXDB_WRITE_USER_PASSWORD": secrets.influxdb_writer_password, "INFLUXDB_READ_USER": influx.reader_user,
+        "INFLUXDB_READ_USER_PASSWORD": secrets.influxdb_reader_password,
+        "GF_SECURITY_ADMIN_PASSWORD": secrets.grafana_admin_password, "MADASH_INFLUXDB_RETENTION": influx.retention,
+    })  # fmt: skip
+    services: dict[str, dict[str, object]] = {
+        "influxdb": {"image": IMAGES["influxdb"], "ports": [f"127.0.0.1:{server.influxdb_local_port}:8086"]},
+        "grafana": {"image": IMAGES["grafana"], "ports": [f"127.0.0.1:{server.grafana_local_port}:3000"]},
+    }
+    if config.internet.enabled:
+        services["probe"] = {"image": IMAGES["telegraf"], "cap_add": ["NET_RAW"]}
+    reread.compose(f"{ETC}/compose.yml", text[f"{ETC}/compose.yml"], services, _COMPOSE_KEYS)
+    door = {"accept": None, "connect": f"127.0.0.1:{server.influxdb_local_port}", "cert": f"{TLS}/server.crt",
+            "key": f"{TLS}/server.key", "CAfile": f"{TLS}/ca.crt", "CRLfile": f"{TLS}/crl.pem", "verifyChain": "yes",
+            "requireCert": "yes", "sslVersionMin": "TLSv1.2", "ciphers": None}  # fmt: skip
+    grafana = {"accept": None, "connect": f"127.0.0.1:{server.grafana_local_port}", "cert": f"{TLS}/server.crt",
+               "key": f"{TLS}/server.key", "sslVersionMin": "TLSv1.2", "ciphers": None}  # fmt: skip
+    expected: dict[str, dict[str, str | None]] = {}
+    for number, address in enumerate(server.listen_addresses(), 1):
+        expected[f"door-{number}"] = {**door, "accept": f"{address}:{server.door_port}"}
+        expected[f"grafana-{number}"] = {**grafana, "accept": f"{address}:{server.grafana_port}"}
+    global_options = {"foreground", "pid", "syslog", "debug", "socket"}
+    reread.stunnel_conf(STUNNEL_CONF, text[STUNNEL_CONF], global_options, expected)
+    for name, keys in _UNIT_KEYS.items():
+        reread.unit(f"{UNIT_DIR}/{name}", text[f"{UNIT_DIR}/{name}"], keys)
+    if config.internet.enabled:
+        probe = f"{ETC}/probe/telegraf.conf"
+        internet = config.internet
+        present = {"ping": internet.ping, "http_response": internet.http, "dns_query": internet.dns_servers}
+        reread.telegraf(
+            probe, text[probe], tags={}, agent={"hostname": "madash-probe"},
+            inputs={name for name, targets in present.items() if targets},
+            outputs={"urls": ["http://influxdb:8086"], "database": influx.database, "username": influx.writer_user},
+        )  # fmt: skip
+    fields = {"Package": spec.name, "Version": "0", "Installed-Size": str(spec.installed_size_kib()), **spec.control}
+    reread.control(f"{spec.name}'s control file", spec.control_text("0"), fields)
+
+
+def bake_server(
+    site: Site, now: dt.datetime, refresh: store.PassphraseSource | None
+) -> tuple[BakeResult, tuple[str, ...]]:
+    """Bake madash-server, all or nothing: with ``refresh``, a fresh CRL is made in memory, the
+    package built with it, and only then are the CRL and the package written. Returns the
+    result and the warnings about the CRL."""
+    with site_lock(site.paths.root):
+        change = store.prepare_refresh(site, refresh, now) if refresh is not None else None
+        inputs = gather(site, now, crl_pem=change.crl if change is not None else None)
+        spec = server_spec(inputs)
+        builds = load_builds(site)
+        previous = builds.get(PACKAGE)
+        build = plan(spec, previous, now)
+        check_dist(site)
+        staged = stage(spec, site, build, previous)
+        if change is not None:
+            store.commit(site, change)
+        result = install(staged)
+        record(site, builds, [build], [PACKAGE])
+    return result, inputs.warnings

@@ -318,8 +318,12 @@ def renew_server(site: Site, passphrase: PassphraseSource, now: dt.datetime) -> 
         return entry
 
 
+def prepare_refresh(site: Site, passphrase: PassphraseSource, now: dt.datetime) -> Change:
+    """A CRL with a fresh nextUpdate, in memory (the caller holds the lock and commits)."""
+    return _change(site, load_authority(site.paths, passphrase), load_index(site.paths), now)
+
+
 def refresh_crl(site: Site, passphrase: PassphraseSource, now: dt.datetime) -> None:
-    """Rewrite the CRL with a fresh nextUpdate, e.g. before baking a server package."""
+    """Rewrite the CRL with a fresh nextUpdate."""
     with site_lock(site.paths.root):
-        index = load_index(site.paths)
-        commit(site, _change(site, load_authority(site.paths, passphrase), index, now))
+        commit(site, prepare_refresh(site, passphrase, now))

@@ -11,7 +11,6 @@ import enum
 import re
 import tomllib
 import types
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +21,27 @@ from madash.site.features import Feature, clashes
 from madash.site.layout import CONFIG_NAME, SitePaths
 from madash.site.schema import Reader, did_you_mean, join
 from madash.site.schema import check as _check
+from madash.site.urls import check_http_url, check_repo_url, check_tcp_address
 from madash.site.values import (
     DEFAULT_MAINTAINER_ADDRESS,
+    check_architecture,
+    check_database_name,
+    check_days,
+    check_dns_name,
     check_host_name,
+    check_influx_user,
+    check_interval,
+    check_ip_address,
     check_maintainer,
+    check_no_variable,
+    check_package_name,
+    check_retention,
     check_server_address,
+    check_server_addresses,
+    check_site_name,
+    check_tags,
+    check_unique,
+    check_unprivileged_port,
     is_ip_address,
 )
 
@@ -40,85 +55,111 @@ class KeyType(enum.StrEnum):
 
 DEFAULT_MAINTAINER = f"madash site administrators <{DEFAULT_MAINTAINER_ADDRESS}>"
 
-
-def _positive(value: int) -> None:
-    if value <= 0:
-        raise ValueError("must be a positive number")
-
-
-def _port(value: int) -> None:
-    if not 1 <= value <= 65535:
-        raise ValueError("must be a port number from 1 to 65535")
+# stunnel runs as the stunnel4 user (madash-stunnel.service), without CAP_NET_BIND_SERVICE.
+_STUNNEL_PORT = "stunnel runs as the stunnel4 user, which cannot bind ports below 1024"
+# The containers publish these on 127.0.0.1; below 1024 are the system's own services (22 is ssh).
+_LOCAL_PORT = "a container's loopback port must stay clear of the system's privileged services (22 is ssh)"
 
 
-_DURATION_RE = re.compile(r"^[1-9][0-9]*(ms|s|m|h)$")
+def _stunnel_port(value: int) -> None:
+    check_unprivileged_port(value, _STUNNEL_PORT)
 
 
-def _duration(value: str) -> None:
-    if not _DURATION_RE.fullmatch(value):
-        raise ValueError("must be a duration such as 10s, 1m or 500ms")
+def _local_port(value: int) -> None:
+    check_unprivileged_port(value, _LOCAL_PORT)
+
+
+def _ca_days(value: int) -> None:
+    check_days(value, 1, 36500)
+
+
+def _leaf_days(value: int) -> None:
+    check_days(value, 1, 3650)
 
 
 def _addresses(values: tuple[str, ...]) -> None:
-    if not values:
-        raise ValueError("must name at least one address")
+    check_server_addresses(values)
+
+
+def _listen(values: tuple[str, ...]) -> None:
     for value in values:
-        check_server_address(value)
+        check_ip_address(value, listen=True)
+    check_unique(values, "the list", addresses=True)
 
 
 def _ping_targets(values: tuple[str, ...]) -> None:
     for value in values:
         check_server_address(value)
+    check_unique(values, "the list", addresses=True)
 
 
 def _ip_addresses(values: tuple[str, ...]) -> None:
     for value in values:
-        if not is_ip_address(value):
-            raise ValueError(f"{value!r} is not an IP address")
+        check_ip_address(value)
+    check_unique(values, "the list", addresses=True)
 
 
 def _dns_names(values: tuple[str, ...]) -> None:
     for value in values:
         if is_ip_address(value):
             raise ValueError(f"{value!r} is an address, not a domain name")
-        check_server_address(value)
+        check_dns_name(value)
+    check_unique(values, "the list", addresses=True)
 
 
 def _urls(values: tuple[str, ...]) -> None:
     for value in values:
-        parsed = urllib.parse.urlsplit(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname or " " in value:
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
-        check_server_address(parsed.hostname)
+        check_http_url(value)
+    check_unique(values, "the list")
 
 
-def _apcupsd_server(value: str) -> None:
-    parsed = urllib.parse.urlsplit(value)
-    try:
-        port = parsed.port
-    except ValueError:
-        port = None
-    if parsed.scheme != "tcp" or not parsed.hostname or port is None or parsed.path:
-        raise ValueError(f"{value!r} is not an apcupsd address such as tcp://127.0.0.1:3551")
+def _http_match(value: str) -> None:
+    check_no_variable(value, "http_match")
+    if len(value) > 256 or not value.isprintable():
+        raise ValueError(f"{value!r} is not a match string: printable characters, at most 256, no '$'")
+
+
+def _architectures(values: tuple[str, ...]) -> None:
+    if not values:
+        raise ValueError("must name Debian architectures such as amd64 and arm64 (not 'all')")
+    for value in values:
+        check_architecture(value)
+    check_unique(values, "the list")
+
+
+def _package_names(values: tuple[str, ...]) -> None:
+    for value in values:
+        check_package_name(value)
+    check_unique(values, "the list")
+
+
+def _valid_days(value: int) -> None:
+    if not 0 <= value <= 3650:
+        raise ValueError(f"{value} is not a number of days from 0 (never expires) to 3650")
+
+
+def _keep_versions(value: int) -> None:
+    if not 0 <= value <= 100:
+        raise ValueError(f"{value} is not a number of versions from 0 to 100")
 
 
 @dataclass(frozen=True)
 class SiteSection:
-    name: str
+    name: str = field(metadata=_check(check_site_name))
     maintainer: str = field(default=DEFAULT_MAINTAINER, metadata=_check(check_maintainer))
 
 
 @dataclass(frozen=True)
 class ServerSection:
     addresses: tuple[str, ...] = field(metadata=_check(_addresses))
-    door_port: int = field(default=5086, metadata=_check(_port))
-    grafana_port: int = field(default=3000, metadata=_check(_port))
+    door_port: int = field(default=5086, metadata=_check(_stunnel_port))
+    grafana_port: int = field(default=3000, metadata=_check(_stunnel_port))
     # Where stunnel listens; empty means the IP addresses among `addresses`, or
     # every IPv4 address when there are none.
-    listen: tuple[str, ...] = field(default=(), metadata=_check(_ip_addresses))
+    listen: tuple[str, ...] = field(default=(), metadata=_check(_listen))
     # Loopback ports of the containers behind stunnel.
-    influxdb_local_port: int = field(default=8086, metadata=_check(_port))
-    grafana_local_port: int = field(default=3001, metadata=_check(_port))
+    influxdb_local_port: int = field(default=8086, metadata=_check(_local_port))
+    grafana_local_port: int = field(default=3001, metadata=_check(_local_port))
 
     def listen_addresses(self) -> tuple[str, ...]:
         if self.listen:
@@ -129,19 +170,21 @@ class ServerSection:
 @dataclass(frozen=True)
 class PKISection:
     key_type: KeyType = KeyType.EC_P256
-    ca_days: int = field(default=3650, metadata=_check(_positive))
-    server_days: int = field(default=825, metadata=_check(_positive))
-    client_days: int = field(default=825, metadata=_check(_positive))
-    crl_days: int = field(default=180, metadata=_check(_positive))
+    # Bounded before any date arithmetic: no lifetime can overflow a datetime.
+    ca_days: int = field(default=3650, metadata=_check(_ca_days))
+    server_days: int = field(default=825, metadata=_check(_leaf_days))
+    client_days: int = field(default=825, metadata=_check(_leaf_days))
+    crl_days: int = field(default=180, metadata=_check(_leaf_days))
 
 
 @dataclass(frozen=True)
 class InfluxDBSection:
-    database: str = "telegraf"
-    admin_user: str = "admin"
-    writer_user: str = "telegraf"
-    reader_user: str = "grafana"
-    retention: str = "90d"
+    # The grammars of ensure-influxdb (debian/server/ensure_influxdb.py), which reads these on the server.
+    database: str = field(default="telegraf", metadata=_check(check_database_name))
+    admin_user: str = field(default="admin", metadata=_check(check_influx_user))
+    writer_user: str = field(default="telegraf", metadata=_check(check_influx_user))
+    reader_user: str = field(default="grafana", metadata=_check(check_influx_user))
+    retention: str = field(default="90d", metadata=_check(check_retention))
 
 
 @dataclass(frozen=True)
@@ -151,37 +194,16 @@ class InternetSection:
     enabled: bool = True
     ping: tuple[str, ...] = field(default=("1.1.1.1", "8.8.8.8", "9.9.9.9"), metadata=_check(_ping_targets))
     http: tuple[str, ...] = field(default=("https://www.debian.org/",), metadata=_check(_urls))
-    http_match: str = ""
+    http_match: str = field(default="", metadata=_check(_http_match))
     dns_servers: tuple[str, ...] = field(default=("1.1.1.1", "8.8.8.8"), metadata=_check(_ip_addresses))
     dns_domains: tuple[str, ...] = field(default=("debian.org",), metadata=_check(_dns_names))
 
 
-def _repo_url(value: str) -> None:
-    parsed = urllib.parse.urlsplit(value)
-    if value and (parsed.scheme not in ("file", "https", "http") or (parsed.scheme != "file" and not parsed.hostname)):
-        raise ValueError(f"{value!r} is not a file://, https:// or http:// URL")
-    if parsed.scheme == "file" and not parsed.path.startswith("/"):
-        raise ValueError(f"{value!r}: a file:// URL needs an absolute path")
-
-
-def _non_negative(value: int) -> None:
-    if value < 0:
-        raise ValueError("must be 0 or more")
-
-
-def _architectures(values: tuple[str, ...]) -> None:
-    if not values or any(not re.fullmatch(r"[a-z0-9]+", value) or value == "all" for value in values):
-        raise ValueError("must name Debian architectures such as amd64 and arm64 (not 'all')")
-
-
-def _package_names(values: tuple[str, ...]) -> None:
-    for value in values:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", value):
-            raise ValueError(f"{value!r} is not a Debian package name")
+_GROUP_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def _group_name(value: str) -> None:
-    if value and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+    if value and not _GROUP_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a group name (lower-case letters, digits, '_' and '-')")
 
 
@@ -190,11 +212,11 @@ class RepoSection:
     """The site's signed apt repository (madash-build repo)."""
 
     # Where hosts find repo/ (file:// or https://); empty: client packages carry no apt source.
-    url: str = field(default="", metadata=_check(_repo_url))
+    url: str = field(default="", metadata=_check(check_repo_url))
     # Release's Valid-Until, in days from each publish; 0: none.
-    valid_days: int = field(default=0, metadata=_check(_non_negative))
+    valid_days: int = field(default=0, metadata=_check(_valid_days))
     # Older versions of each package kept in the pool for hosts mid-upgrade.
-    keep_versions: int = field(default=2, metadata=_check(_non_negative))
+    keep_versions: int = field(default=2, metadata=_check(_keep_versions))
     architectures: tuple[str, ...] = field(default=("amd64", "arm64", "armhf", "i386"), metadata=_check(_architectures))
     # Packages besides madash's own to publish in the shared suite (e.g. telegraf).
     extra_packages: tuple[str, ...] = field(default=(), metadata=_check(_package_names))
@@ -205,9 +227,9 @@ class RepoSection:
 @dataclass(frozen=True)
 class HostSection:
     features: tuple[Feature, ...] = ()
-    interval: str = field(default="10s", metadata=_check(_duration))
-    tags: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
-    ups_server: str = field(default="tcp://127.0.0.1:3551", metadata=_check(_apcupsd_server))
+    interval: str = field(default="10s", metadata=_check(check_interval))
+    tags: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}), metadata=_check(check_tags))
+    ups_server: str = field(default="tcp://127.0.0.1:3551", metadata=_check(check_tcp_address))
 
 
 @dataclass(frozen=True)
@@ -233,13 +255,18 @@ def parse_config(text: str, source: Path) -> SiteConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SiteError(f"{source.name}: {exc}", hint="fix the TOML syntax at that line") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; no site needs more than two levels.
+        raise SiteError(
+            f"{source.name}: arrays or tables are nested too deeply", hint="no value of madash.toml nests"
+        ) from None
     reader = Reader(text, source)
     config = reader.build(SiteConfig, data, "")
     for host in config.hosts:
         try:
             check_host_name(host)
         except UsageError as exc:
-            raise reader.fail(join("hosts", host), exc.message) from None
+            raise reader.fail(join("hosts", host), exc.message, exc.hint) from None
     _check_consistency(config, reader)
     return config
 
@@ -251,6 +278,22 @@ def _check_consistency(config: SiteConfig, reader: Reader) -> None:
         if port in ports:
             raise reader.fail(f"server.{name}", f"clashes with server.{ports[port]} ({port})")
         ports[port] = name
+    for name in ("server_days", "client_days"):
+        days = getattr(config.pki, name)
+        if days > config.pki.ca_days:
+            raise reader.fail(
+                f"pki.{name}", f"{days} is more than pki.ca_days ({config.pki.ca_days}): no certificate outlives its CA"
+            )
+    users: dict[str, str] = {}
+    for name in ("admin_user", "writer_user", "reader_user"):
+        user = getattr(config.influxdb, name)
+        if user in users:
+            # One InfluxDB user cannot hold two roles: the second role's grants would replace the first one's
+            # rights (an admin made a writer is locked out for good). ensure-influxdb refuses it too.
+            raise reader.fail(
+                f"influxdb.{name}", f"is {user!r}, as influxdb.{users[user]}: each role needs its own user"
+            )
+        users[user] = name
     for host, section in config.hosts.items():
         for feature, refused in clashes(section.features):
             raise reader.fail(join(join("hosts", host), "features"), _clash_message(feature, refused))

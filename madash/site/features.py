@@ -31,6 +31,7 @@ class FeatureSpec:
     grants: str  # the README's "grants" column: what Telegraf may do beyond its own user's rights
     # conf/telegraf/inputs/NAME.conf.j2, or None for a feature that collects nothing itself.
     template: str | None
+    inputs: tuple[str, ...] = ()  # the Telegraf plugins that template configures
     depends: tuple[str, ...] = ()  # Debian packages the client package Depends on
     recommends: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()  # supplementary groups of the telegraf user
@@ -58,6 +59,7 @@ FEATURES: dict[Feature, FeatureSpec] = {
             collects="SMART health and attributes (`smart_device`, `smart_attribute`)",
             grants=_SMART_GRANTS,
             template="smart",
+            inputs=("smart",),
             depends=("sudo", "smartmontools"),
             recommends=("nvme-cli",),
             sudoers=True,
@@ -68,6 +70,7 @@ FEATURES: dict[Feature, FeatureSpec] = {
             collects="lm-sensors temperatures, fans, voltages",
             grants="nothing (Recommends lm-sensors)",
             template="sensors",
+            inputs=("sensors",),
             recommends=("lm-sensors",),
         ),
         FeatureSpec(
@@ -76,6 +79,7 @@ FEATURES: dict[Feature, FeatureSpec] = {
             collects="GPU utilisation, memory, temperature, power (nvidia-smi)",
             grants="nothing",
             template="nvidia",
+            inputs=("nvidia_smi",),
         ),
         FeatureSpec(
             Feature.DOCKER,
@@ -83,6 +87,7 @@ FEATURES: dict[Feature, FeatureSpec] = {
             collects="engine and per-container metrics",
             grants=_DOCKER_GRANTS,
             template="docker",
+            inputs=("docker",),
             groups=("docker",),
         ),
         FeatureSpec(
@@ -91,6 +96,7 @@ FEATURES: dict[Feature, FeatureSpec] = {
             collects="an APC UPS through apcupsd (`hosts.HOST.ups_server`)",
             grants="nothing",
             template="ups",
+            inputs=("apcupsd",),
         ),
         FeatureSpec(
             Feature.INTERNET,
@@ -98,6 +104,7 @@ FEATURES: dict[Feature, FeatureSpec] = {
             collects="ping, HTTP and DNS probes of madash.toml's `[internet]` targets",
             grants="`AmbientCapabilities=CAP_NET_RAW` for native ICMP, nothing broader",
             template="internet",
+            inputs=("ping", "http_response", "dns_query"),
             capabilities=("CAP_NET_RAW",),
         ),
         FeatureSpec(
@@ -132,7 +139,8 @@ def cli_help() -> str:
     return "features: " + ", ".join(f"{s.feature} ({s.help})" for s in FEATURES.values())
 
 
-BASE_COLLECTS = "cpu, mem, swap, system, kernel, processes, disk, diskio, net, netstat"
+BASE_INPUTS = ("cpu", "mem", "swap", "system", "kernel", "processes", "disk", "diskio", "net", "netstat")
+BASE_COLLECTS = ", ".join(BASE_INPUTS)
 
 
 def readme_table() -> str:

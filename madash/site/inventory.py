@@ -52,7 +52,14 @@ def edit_host(
         inline.update(dict(sorted(tags.items())))
         entry["tags"] = inline
     new_text = tomlkit.dumps(document)
-    config = parse_config(new_text, path)
+    try:
+        config = parse_config(new_text, path)
+    except SiteError as exc:
+        # madash.toml itself parsed (load_site read it): what is refused came from the command line, and the
+        # line number is that of the edited text, never written.
+        raise SiteError(
+            f"{exc.message} (as the command line would set it; madash.toml is unchanged)", exc.hint
+        ) from None
     return Site(site.paths, config), (new_text if new_text != text else None)
 
 

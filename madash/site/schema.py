@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from madash.errors import SiteError, UsageError
+from madash.site.values import control_character
 
 Check = Callable[[Any], object]
 T = TypeVar("T")
@@ -49,14 +50,30 @@ class Reader:
         self.text = text
         self.source = source
 
-    def fail(self, dotted: str, message: str) -> SiteError:
+    def fail(self, dotted: str, message: str, hint: str | None = None) -> SiteError:
         line = _line_of(self.text, dotted)
         where = f"{self.source.name}:{line}" if line else self.source.name
-        return SiteError(f"{where}: {dotted}: {message}")
+        return SiteError(f"{where}: {dotted}: {message}", hint=hint)
+
+    def keys(self, table: Mapping[str, Any], dotted: str) -> None:
+        """No key may hold a control character; checked before a key is ever shown or looked up."""
+        for key in table:
+            bad = control_character(key)
+            if bad is not None:
+                message = f"the key {key!r} holds the control character U+{ord(bad):04X}: no key or value may hold one"
+                raise self.fail(dotted, message) if dotted else SiteError(f"{self.source.name}: {message}")
+
+    def string(self, value: str, dotted: str) -> str:
+        """Every string of the site passes here: no field can forget the control-character rule."""
+        bad = control_character(value)
+        if bad is not None:
+            raise self.fail(dotted, f"holds the control character U+{ord(bad):04X}: no key or value may hold one")
+        return value
 
     def build(self, cls: type[T], table: Mapping[str, Any], prefix: str) -> T:
         hints = _type_hints(cast(Hashable, cls))
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        self.keys(table, prefix)
         for key in table:
             if key not in fields:
                 raise self.fail(join(prefix, key), f"unknown key{did_you_mean(key, fields)}")
@@ -76,7 +93,7 @@ class Reader:
                 except ValueError as exc:
                     raise self.fail(dotted, str(exc)) from None
                 except UsageError as exc:
-                    raise self.fail(dotted, exc.message) from None
+                    raise self.fail(dotted, exc.message, exc.hint) from None
             values[name] = value
         return cls(**values)
 
@@ -90,6 +107,8 @@ class Reader:
         if origin is tuple:
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                 raise self.fail(dotted, "must be a list of strings")
+            for item in value:
+                self.string(item, dotted)
             item_hint = args[0]
             if isinstance(item_hint, type) and issubclass(item_hint, enum.Enum):
                 choices = tuple(self.choice(item_hint, item, dotted) for item in value)
@@ -99,6 +118,7 @@ class Reader:
             return tuple(value)
         if origin is Mapping or origin is typing.Mapping or origin is dict:
             table = self.table(value, dotted)
+            self.keys(table, dotted)
             _, value_hint = args
             if dataclasses.is_dataclass(value_hint):
                 return types.MappingProxyType(
@@ -107,12 +127,15 @@ class Reader:
             for key, item in table.items():
                 if not isinstance(item, str):
                     raise self.fail(join(dotted, key), "must be a string")
+                self.string(item, join(dotted, key))
             return types.MappingProxyType(dict(table))
         # bool is an int in Python; TOML keeps them apart, so must we.
         if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
             raise self.fail(dotted, "must be a whole number")
-        if hint is str and not isinstance(value, str):
-            raise self.fail(dotted, "must be a string")
+        if hint is str:
+            if not isinstance(value, str):
+                raise self.fail(dotted, "must be a string")
+            return self.string(value, dotted)
         if hint is bool and not isinstance(value, bool):
             raise self.fail(dotted, "must be true or false")
         return value
@@ -121,6 +144,7 @@ class Reader:
         """One of an enum's values, spelled as its value."""
         allowed = [str(member.value) for member in kind]
         if isinstance(value, str):
+            self.string(value, dotted)
             for member in kind:
                 if member.value == value:
                     return member

@@ -1,0 +1,111 @@
+"""TOML: madash.toml, secrets.toml and Telegraf's configurations.
+
+Filters: ``toml`` (a basic string), ``toml_key`` (a bare or quoted key),
+``toml_array`` (an inline array of strings), ``toml_comment``; for Telegraf,
+``telegraf``, ``telegraf_key`` and ``telegraf_array``, which also refuse every
+``$`` that Telegraf could take for an environment variable (see telegraf_safe).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from typing import Any
+
+from madash.errors import RenderError
+from madash.formats._common import comment as _comment
+from madash.formats._common import is_unsafe, refuse, text
+
+FORMAT = "TOML"
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# TOML's short escapes; every other control character becomes \\uXXXX.
+_SHORT = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+# A "$" Telegraf's environment substitution (compose-go's template, in every mode of
+# every version from 1.27 on) could take for the start of $$, $NAME or ${...}. Its
+# pattern is case-insensitive Go RE2, where [a-z] also matches U+017F (long s) and
+# U+212A (Kelvin sign) by simple case folding.
+_TELEGRAF_DOLLAR = re.compile(r"\$(?=[$_{A-Za-z\u017f\u212a])")
+
+
+def string(value: object) -> str:
+    """A TOML basic string that tomllib and Telegraf's parser decode back to ``value``.
+
+    Only the short escapes and \\uXXXX are used: both TOML 1.0 and influxdata/toml
+    (which hands the body to Go's strconv.Unquote) read them alike. Control
+    characters, DEL, and what some readers take for line breaks are escaped, so the
+    string always stays on its line.
+    """
+    raw = text(value, FORMAT)
+    out = []
+    for ch in raw:
+        if ch in _SHORT:
+            out.append(_SHORT[ch])
+        elif ord(ch) in range(0xD800, 0xE000):
+            refuse(FORMAT, "a value holds a lone surrogate, which UTF-8 cannot encode")
+        elif is_unsafe(ch):
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def key(value: object) -> str:
+    """A key: bare when TOML allows it (so existing output stays as it was), else quoted."""
+    raw = text(value, FORMAT)
+    return raw if BARE_KEY.fullmatch(raw) else string(raw)
+
+
+def array(values: Iterable[object]) -> str:
+    """An inline array of strings on one line, as the templates used to spell it."""
+    return "[" + ", ".join(string(v) for v in values) + "]"
+
+
+def comment(value: object) -> str:
+    # TOML forbids control characters other than tab in comments, and Telegraf drops
+    # comments before it substitutes variables, so one safe line is all a comment needs.
+    return _comment(value, FORMAT)
+
+
+def telegraf_safe(value: object) -> str:
+    """The value, refused if Telegraf could expand a variable from it.
+
+    Telegraf substitutes ``$NAME`` and ``${NAME...}`` from its environment (where the
+    writer password lives) with compose-go's template. Up to 1.37, and with
+    --non-strict-env-handling after, it does so on the raw file before TOML parsing;
+    from 1.38 by default (1.37 with --strict-env-handling) on each string value after
+    TOML decoding, so an escape such as \\u0024 is decoded into a real ``$`` first and
+    expanded anyway. ``$$`` is the template's escape in the default pattern but not
+    with --old-env-behavior, where ``$$NAME`` still expands. No spelling of a ``$``
+    followed by ``$``, ``{``, a letter or ``_`` is safe in every mode, so those are
+    refused; any other ``$`` matches no pattern and is left alone by all of them.
+    """
+    raw = text(value, FORMAT)
+    found = _TELEGRAF_DOLLAR.search(raw)
+    if found:
+        refuse(
+            "Telegraf TOML",
+            f"a value holds {raw[found.start() : found.start() + 2]!r} at offset {found.start()}, "
+            "which Telegraf could expand from its environment",
+        )
+    return raw
+
+
+def telegraf(value: object) -> str:
+    return string(telegraf_safe(value))
+
+
+def telegraf_key(value: object) -> str:
+    # Keys too: before 1.38 Telegraf substitutes on the raw text, quoted keys included.
+    return key(telegraf_safe(value))
+
+
+def telegraf_array(values: Iterable[object]) -> str:
+    return "[" + ", ".join(telegraf(v) for v in values) + "]"
+
+
+def parse(source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        raise RenderError(f"generated TOML does not parse: {exc}") from None
