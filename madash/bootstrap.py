@@ -94,6 +94,8 @@ def init_site(
                 f"a site already exists at {paths.root}",
                 hint="use --force to replace it (its madash.toml, pki/ and secrets.toml are moved aside, not deleted)",
             )
+        # Even when the directory existed (mkdir -p, 0755 by the umask): it is about to hold the CA key.
+        make_dir(paths.root, modes.PRIVATE_DIR)
         files = _site_files(site, text, ca_passphrase, now)
         backup = _install(paths, files, existing, now)
     return site, backup

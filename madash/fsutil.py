@@ -12,9 +12,10 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,19 +115,47 @@ def site_lock(site_dir: Path) -> Iterator[None]:
             fcntl.lockf(fd, fcntl.LOCK_EX)
         _held[lock_path] = (fd, 1)
         _clean_work(site_dir)
+        for recover in _recoveries:
+            recover(site_dir)
         yield
     finally:
         _held.pop(lock_path, None)
         os.close(fd)
 
 
+# What a killed command leaves where it writes under the lock: atomic_write's temporary
+# files, check_dist's probe, init's staging directory.
+_TEMP_RE = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp|\.probe-[a-z0-9_]{8}|\.init-[a-z0-9_]{8}")
+_TEMP_DIRS = (".", "pki", "pki/clients", "dist")
+_recoveries: list[Callable[[Path], None]] = []
+
+
+def after_lock(recover: Callable[[Path], None]) -> Callable[[Path], None]:
+    """Register a function that completes or undoes what a killed command left half-done,
+    run by every process that takes the site lock (e.g. the PKI's pending files)."""
+    if recover not in _recoveries:
+        _recoveries.append(recover)
+    return recover
+
+
 def _clean_work(site_dir: Path) -> None:
-    """Scratch left by a killed command: nobody else can be using it while we hold the lock."""
+    """Scratch and temporary files left by a killed command: nobody else can be using them while we hold the lock."""
     work = site_dir / WORK_NAME
     if work.is_dir() and not work.is_symlink():
         for entry in work.iterdir():
             if entry.name.startswith("pid-") and not _alive(entry.name.removeprefix("pid-")):
                 shutil.rmtree(entry, ignore_errors=True)
+    for name in _TEMP_DIRS:
+        directory = site_dir / name
+        if not directory.is_dir() or directory.is_symlink():
+            continue
+        for item in os.scandir(directory):
+            if not _TEMP_RE.fullmatch(item.name):
+                continue
+            if item.is_dir(follow_symlinks=False):
+                shutil.rmtree(item.path, ignore_errors=True)
+            else:
+                _remove_quietly(Path(item.path))
 
 
 def _alive(pid_text: str) -> bool:

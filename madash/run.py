@@ -78,6 +78,9 @@ def run(
             cwd=cwd,
             capture_output=True,
             check=False,
+            # What a tool creates on its own (gpg's keyring, dpkg-deb's output) is the owner's
+            # only; madash gives every file it keeps its mode explicitly.
+            umask=0o077,
         )
     except OSError as exc:
         raise ToolError(f"cannot run {argv[0]}: {exc.strerror}", command=args) from exc

@@ -24,6 +24,7 @@ from madash.apt.scan import scan
 from madash.apt.suites import is_suite_name
 from madash.fsutil import atomic_write, make_dir, site_lock
 from madash.packages.aptsource import sources_entry
+from madash.site.access import secure_root, stamp
 from madash.site.config import Site
 
 KEYRING_NAME = "madash-archive-keyring.gpg"
@@ -51,10 +52,11 @@ def publish(site: Site, now: dt.datetime, jobs: int | None = None) -> PublishRes
 
 def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
     paths, conf = site.paths, site.config.repo
+    access = secure_root(site)
     state = repo_state.load(paths)
     debs, cache = scan(site, state.debs)
     plan = planning.plan(debs, state, published_suites(paths.repo), conf, now)
-    make_dir(paths.repo)  # only once there is something to publish
+    access.secret_dir(paths.repo)  # only once there is something to publish; above the pool
     suites = dict(state.suites)
     keep: set[str] = set()
     if plan.stale or plan.gone:
@@ -63,7 +65,7 @@ def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
             # a client can see, the pool included, has changed.
             built = generations.build_suites(site, key, {s: plan.packages[s] for s in plan.stale}, now, jobs)
         # Only the suites that change have anything to add to or remove from the pool.
-        keep = pool.fill(paths.repo, {s: plan.suites[s] for s in plan.stale}, conf.keep_versions)
+        keep = pool.fill(paths.repo, {s: plan.suites[s] for s in plan.stale}, conf.keep_versions, access)
         for suite, suite_state in built.items():
             generations.swap_suite(paths.repo, suite, suite_state.generation)
             suites[suite] = suite_state
@@ -76,7 +78,9 @@ def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
             atomic_write(keyring, public)
     sources = _write_sources(site, state.sources)
     removed = pool.prune(paths.repo, keep, plan.stale, plan.gone)
-    repo_state.save(paths, replace(state, debs=cache, suites=suites, sources=sources))
+    if state.access != stamp(access):  # a new [repo] group, or a site made before modes were enforced
+        pool.secure(paths.repo, paths.dist, access)
+    repo_state.save(paths, replace(state, debs=cache, suites=suites, sources=sources, access=stamp(access)))
     return PublishResult(bool(plan.stale or plan.gone or removed), plan.listing(), removed)
 
 

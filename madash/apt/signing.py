@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,11 +88,20 @@ def signing_key(site: Site) -> Iterator[SigningKey]:
             fingerprint = _fingerprint(home)
             if fingerprint is None:
                 raise MadashError(f"gpg made no key in {home}")
+        _owner_only(home)
         yield SigningKey(home, fingerprint, passphrase)
     finally:
         # The agent would otherwise outlive the command (and hold the homedir's socket).
         if shutil.which("gpgconf"):
             run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
+
+
+def _owner_only(home: Path) -> None:
+    """gpg makes its keyrings by the umask (0644 in homes made by older madash): the owner's only."""
+    for path in home.rglob("*"):
+        info = path.lstat()
+        if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o077:
+            os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700)
 
 
 def _address(site: Site) -> str:
@@ -139,7 +149,7 @@ def public_key(key: SigningKey) -> bytes:
 
 
 def export_public_key(key: SigningKey, path: Path) -> None:
-    atomic_write(path, public_key(key))
+    atomic_write(path, public_key(key), 0o600)  # the published copy is repo/'s keyring
 
 
 def site_public_key(site: Site) -> bytes:

@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 
+from madash import modes
 from madash.apt.suites import is_suite_name
 from madash.fsutil import atomic_write
 from madash.site.layout import SitePaths
@@ -47,6 +48,7 @@ class RepoState:
     debs: dict[str, CachedDeb] = field(default_factory=dict)
     suites: dict[str, SuiteState] = field(default_factory=dict)
     sources: str = ""  # a stamp of what repo/sources/ was written from
+    access: str = ""  # who the pool's modes were last set for (madash.site.access.stamp)
 
 
 def _deb(value: object) -> CachedDeb:
@@ -80,9 +82,10 @@ def load(paths: SitePaths) -> RepoState:
         debs = {str(name): _deb(value) for name, value in document["debs"].items()}
         suites = {str(name): _suite(name, value) for name, value in document["suites"].items()}
         sources = document["sources"]
-        if not isinstance(sources, str):
-            raise ValueError("bad sources stamp")
-        return RepoState(debs, suites, sources)
+        access = document.get("access", "")
+        if not isinstance(sources, str) or not isinstance(access, str):
+            raise ValueError("bad sources or access stamp")
+        return RepoState(debs, suites, sources, access)
     except FileNotFoundError:
         return RepoState()
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
@@ -96,8 +99,9 @@ def save(paths: SitePaths, state: RepoState) -> None:
         "debs": {name: asdict(deb) for name, deb in state.debs.items()},
         "suites": {name: asdict(s) | {"architectures": list(s.architectures)} for name, s in state.suites.items()},
         "sources": state.sources,
+        "access": state.access,
     }
     encoded = json.dumps(document, sort_keys=True).encode()
     path = paths.repo_state
     if not path.exists() or path.read_bytes() != encoded:
-        atomic_write(path, encoded)
+        atomic_write(path, encoded, modes.SECRET)

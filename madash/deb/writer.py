@@ -93,7 +93,9 @@ def write_deb(spec: PackageSpec, version: str, out_dir: Path, epoch: int, scratc
         tree = work / "tree"
         built = work / target.name
         write_tree(spec, version, tree, epoch)
-        run(build_command(tree, built), env={"SOURCE_DATE_EPOCH": str(epoch)})
+        # TMPDIR too: dpkg-deb keeps the members' tarballs (keys and all) in temporary files, which a
+        # killed build would otherwise leave in /tmp, outside the site.
+        run(build_command(tree, built), env={"SOURCE_DATE_EPOCH": str(epoch), "TMPDIR": str(work)})
         # Before the rename: a package holding secrets is never readable by others, whatever the umask.
         os.chmod(built, mode)
         os.replace(built, target)

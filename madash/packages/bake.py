@@ -28,6 +28,7 @@ from madash.deb.writer import deb_filename, write_deb
 from madash.errors import SiteError
 from madash.fsutil import atomic_write, describe_os_error, make_dir, site_lock, work_dir
 from madash.packages.common import with_changelog
+from madash.site.access import secure_root, site_access
 from madash.site.config import Site
 
 
@@ -108,7 +109,7 @@ def load_builds(site: Site) -> dict[str, Build]:
 
 def save_builds(site: Site, builds: dict[str, Build]) -> None:
     document = {name: vars(build) for name, build in sorted(builds.items())}
-    atomic_write(site.paths.builds, (json.dumps(document, indent=2) + "\n").encode())
+    atomic_write(site.paths.builds, (json.dumps(document, indent=2) + "\n").encode(), modes.SECRET)
 
 
 def next_version(previous: str | None, now: dt.datetime) -> str:
@@ -140,7 +141,9 @@ class Staged:
 
 def check_dist(site: Site) -> None:
     """Fail now, before anything changes, if dist/ cannot take a package."""
-    make_dir(site.paths.dist)
+    access = secure_root(site)
+    make_dir(site.paths.dist, access.dir_mode)
+    access.apply(site.paths.dist, access.dir_mode)
     try:
         fd, probe = tempfile.mkstemp(prefix=".probe-", dir=site.paths.dist)
         os.close(fd)
@@ -158,7 +161,9 @@ def stage(spec: PackageSpec, site: Site, build: Build, previous: Build | None) -
         return Staged(result, build, None)
     spec = with_changelog(spec, build.version, build.epoch, site.config.site.name)
     scratch = Path(tempfile.mkdtemp(prefix="stage.", dir=work_dir(site.paths.root)))
-    return Staged(result, build, write_deb(spec, build.version, scratch, build.epoch, scratch, modes.SECRET))
+    path = write_deb(spec, build.version, scratch, build.epoch, scratch, modes.SECRET)
+    site_access(site).secret_file(path)  # [repo] group: the web server's group may read it too
+    return Staged(result, build, path)
 
 
 def install(staged: Staged) -> BakeResult:
@@ -175,7 +180,7 @@ def install(staged: Staged) -> BakeResult:
 
 def bake(spec: PackageSpec, site: Site, build: Build, previous: Build | None) -> BakeResult:
     """Write the .deb for build into dist/ unless the very same one is already there."""
-    make_dir(site.paths.dist)
+    check_dist(site)
     return install(stage(spec, site, build, previous))
 
 

@@ -288,8 +288,9 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     overrides = render("debian/client/lintian-overrides.j2", context)
     files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))
     concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
-    # state first: its teardown (purging /var/lib/madash-client) must run last.
-    concerns += ["state", "tls-key", "groups", "telegraf-restart"]
+    # apt-cache early: apt's cached copy of the package (0644, with the key) goes even if a later step
+    # of configure fails; state before the others: its teardown (purging /var/lib/madash-client) runs last.
+    concerns += ["apt-cache", "state", "tls-key", "groups", "telegraf-restart"]
     telegraf_only = [f"{TLS_DIR}/client.key", *(f"{CONFIG_DIR}/{s.name}" for s in inputs.snippets)]
     keys = [{"path": path, "user": "root", "group": TELEGRAF, "mode": "0640"} for path in telegraf_only]
     if context["apt_https"]:

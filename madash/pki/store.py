@@ -3,14 +3,20 @@
 Every change is prepared in memory first (keys, certificates, the new index and
 CRL), so that a wrong passphrase or a bad name changes nothing, and then written
 under the site lock in an order that a kill at any moment leaves consistent:
-the CRL, then the index, then the new certificate and key files. A certificate
-file is thus never outside the index (so it can always be revoked), and a
-revocation is never in the index but missing from the CRL.
+the new certificate and key files into pki/.pending-N/ (N: the change's CRL
+number), the CRL, the index, and then the pending files into place. A certificate
+file is thus never outside the index (so it can always be revoked), a revocation
+is never in the index but missing from the CRL, and a certificate the index names
+is never without its files: the next command to take the site lock moves pending
+files into place if the index holds change N, and drops them if it does not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +25,7 @@ from cryptography import x509
 
 from madash import modes, times
 from madash.errors import PKIError, UsageError
-from madash.fsutil import atomic_write, make_dir, site_lock
+from madash.fsutil import after_lock, atomic_write, make_dir, site_lock
 from madash.pki import crypto
 from madash.pki.index import Index, IndexEntry, Kind, index_to_json, load_index
 from madash.site.config import Site
@@ -28,6 +34,7 @@ from madash.site.values import check_host_name
 
 PassphraseSource = Callable[[], bytes | None]
 _RESTORE = "restore pki/ from your backup of the site"
+log = logging.getLogger(__name__)
 
 
 # --- reading ---------------------------------------------------------------------
@@ -138,14 +145,74 @@ def _change(site: Site, authority: Authority, index: Index, now: dt.datetime, **
     return Change(index, crl, **rest)  # type: ignore[arg-type]
 
 
+PENDING = ".pending-"
+
+
 def commit(site: Site, change: Change) -> None:
     """Write a prepared change (under the site lock, which the caller holds)."""
     paths = site.paths
+    pending = paths.pki / f"{PENDING}{change.index.crl_number}"
+    if change.files:
+        if pending.exists():
+            shutil.rmtree(pending)
+        make_dir(pending / "clients", modes.PRIVATE_DIR)
+        os.chmod(pending, modes.PRIVATE_DIR)
+        for path, data, mode in change.files:
+            atomic_write(pending / _pki_name(paths, path), data, mode)
     atomic_write(paths.crl, change.crl, modes.FILE)
     atomic_write(paths.index, index_to_json(change.index), modes.FILE)
-    for path, data, mode in change.files:
-        make_dir(path.parent, modes.PRIVATE_DIR)
-        atomic_write(path, data, mode)
+    if change.files:
+        _move_into_place(paths, pending)
+
+
+def _pki_name(paths: SitePaths, path: Path) -> str:
+    """The name of a certificate or key file under pki/, checked: pending names become paths again."""
+    name = str(path.relative_to(paths.pki)) if path.is_absolute() else str(path)
+    if name in ("server.crt", "server.key"):
+        return name
+    directory, _, file_name = name.partition("/")
+    stem, dot, suffix = file_name.rpartition(".")
+    if directory == "clients" and dot and suffix in ("crt", "key"):
+        check_host_name(stem)
+        return name
+    raise PKIError(f"pki/{name} is not a certificate or key file of the site", hint=_RESTORE)
+
+
+def _move_into_place(paths: SitePaths, pending: Path) -> None:
+    """Each file to its place (idempotent: a kill half-way is completed by the next settle)."""
+    for path in sorted(pending.rglob("*")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            name = _pki_name(paths, path.relative_to(pending))
+        except (PKIError, UsageError):
+            continue  # not a name commit() writes (e.g. a temporary file): dropped with the directory
+        target = paths.pki / name
+        make_dir(target.parent, modes.PRIVATE_DIR)
+        os.replace(path, target)
+    shutil.rmtree(pending)
+
+
+def settle(site_dir: Path) -> None:
+    """Complete or drop the pending files of a change a killed command left half-written."""
+    paths = SitePaths(site_dir)
+    if not paths.pki.is_dir():
+        return
+    for pending in sorted(paths.pki.glob(f"{PENDING}*")):
+        number = pending.name.removeprefix(PENDING)
+        real = pending.is_dir() and not pending.is_symlink()
+        if real and number.isdigit() and load_index(paths).crl_number == int(number):
+            log.warning("completing an interrupted change of pki/ (%s)", pending.name)
+            _move_into_place(paths, pending)
+            continue
+        # Never in the index: files of a certificate nobody could revoke, so they go.
+        if real:
+            shutil.rmtree(pending)
+        else:
+            pending.unlink()
+
+
+after_lock(settle)
 
 
 def _entry(kind: Kind, name: str, issued: crypto.Issued) -> IndexEntry:

@@ -8,6 +8,7 @@ this stage ever sees an unchecked value.
 from __future__ import annotations
 
 import enum
+import re
 import tomllib
 import types
 from collections.abc import Mapping, Sequence
@@ -198,6 +199,14 @@ class InternetSection:
     dns_domains: tuple[str, ...] = field(default=("debian.org",), metadata=_check(_dns_names))
 
 
+_GROUP_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def _group_name(value: str) -> None:
+    if value and not _GROUP_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a group name (lower-case letters, digits, '_' and '-')")
+
+
 @dataclass(frozen=True)
 class RepoSection:
     """The site's signed apt repository (madash-build repo)."""
@@ -211,6 +220,8 @@ class RepoSection:
     architectures: tuple[str, ...] = field(default=("amd64", "arm64", "armhf", "i386"), metadata=_check(_architectures))
     # Packages besides madash's own to publish in the shared suite (e.g. telegraf).
     extra_packages: tuple[str, ...] = field(default=(), metadata=_check(_package_names))
+    # A group (a web server's, e.g. www-data) that may read dist/ and repo/pool/; empty: the owner only.
+    group: str = field(default="", metadata=_check(_group_name))
 
 
 @dataclass(frozen=True)
