@@ -66,11 +66,12 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
 
     key = chroot.stat(KEY)
     assert (oct(key.mode), key.owner, key.group) == ("0o640", "root", "telegraf")
-    env = chroot.stat("/etc/madash/telegraf.env")
+    env = chroot.stat("/etc/madash/influxdb-password")
     assert (oct(env.mode), env.owner, env.group) == ("0o600", "root", "root")
     assert chroot.run(["runuser", "-u", "telegraf", "--", "cat", KEY], check=False).returncode == 0
     assert (
-        chroot.run(["runuser", "-u", "telegraf", "--", "cat", "/etc/madash/telegraf.env"], check=False).returncode != 0
+        chroot.run(["runuser", "-u", "telegraf", "--", "cat", "/etc/madash/influxdb-password"], check=False).returncode
+        != 0
     )
     assert chroot.run(["runuser", "-u", "nobody", "--", "cat", KEY], check=False).returncode != 0
     assert chroot.read_text("/etc/telegraf/telegraf.conf") == stock_config

@@ -80,7 +80,9 @@ def test_client_files_read_back() -> None:
     by_path = files(spec)
     config = toml.parse(by_path["/etc/madash/telegraf.conf"])
     assert config["global_tags"] == {"rack": "r1", "room": 'office "A"'}
-    assert envfile.parse(by_path["/etc/madash/telegraf.env"]) == {"MADASH_INFLUXDB_PASSWORD": "pw-AbC_123"}
+    assert config["outputs"]["influxdb"][0]["password"] == "@{madash:influxdb_password}"
+    assert config["secretstores"]["docker"] == [{"id": "madash", "path": "${CREDENTIALS_DIRECTORY}"}]
+    assert by_path["/etc/madash/influxdb-password"] == "pw-AbC_123"
     dropin = systemd.parse(by_path["/lib/systemd/system/telegraf.service.d/madash.conf"])
     exec_start = [v for k, v in dropin["Service"] if k == "ExecStart"]
     assert exec_start[0] == "" and systemd.command(exec_start[1], {"TELEGRAF_OPTS": ""}) == [
@@ -122,7 +124,8 @@ def test_server_files_read_back() -> None:
         {"host": "laptop\nTrusted: yes"},
         {"maintainer": "A <a@example.org>\nEssential: yes"},
         {"writer_password": "pw\nINFLUXDB_DB=other"},
-        {"writer_password": "pw ${HOME}"},
+        {"writer_password": "pw\x7f"},
+        {"host_config": HostSection(tags=types.MappingProxyType({"room": "@{madash:influxdb_password}"}))},
         {"apt": AptIdentity(SOURCES["url"], b"", 'x::CaInfo "/tmp/evil"; //', shared=True)},
         {"host_config": HostSection(tags=types.MappingProxyType({"room": "${MADASH_INFLUXDB_PASSWORD}"}))},
         {"internet": InternetSection(http=("https://x/$MADASH_INFLUXDB_PASSWORD",))},

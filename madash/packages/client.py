@@ -21,9 +21,11 @@ from madash import __version__, modes
 from madash.deb.maintscripts import assemble
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import SiteError, UsageError
+from madash.formats import systemd
 from madash.packages import reread
 from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
 from madash.packages.common import copyright_file
+from madash.packages.telegraf import CREDENTIAL, PASSWORD_REFERENCE, SECRET_STORE, TLS_DIR, telegraf_config
 from madash.pki.index import Index, IndexEntry, Kind, load_index
 from madash.pki.store import Leaf, load_leaf, read_pki_file
 from madash.render import render
@@ -36,8 +38,9 @@ from madash.site.values import url_host
 ETC = "/etc/madash"
 CONFIG = f"{ETC}/telegraf.conf"
 CONFIG_DIR = f"{ETC}/telegraf.d"
-ENV_FILE = f"{ETC}/telegraf.env"
-TLS_DIR = f"{ETC}/tls"
+PASSWORD_FILE = f"{ETC}/influxdb-password"
+# Shipped up to 0.x with the password as MADASH_INFLUXDB_PASSWORD, now a credential (PASSWORD_FILE).
+OLD_ENV_FILE = f"{ETC}/telegraf.env"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
 STATE_DIR = "/var/lib/madash-client"
@@ -46,7 +49,7 @@ APT_CONF = "/etc/apt/apt.conf.d/90madash-client-certificate"
 # apt fetches as the _apt user, which may not read Telegraf's copy of the key.
 APT_KEY = f"{TLS_DIR}/apt-client.key"
 # Conffiles only some features or settings ship: an upgrade without them must remove them.
-OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY)
+OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY, OLD_ENV_FILE)
 TELEGRAF = "telegraf"
 # A snippet is a few lines of Telegraf configuration; anything larger is a mistake.
 SNIPPET_MAX_BYTES = 64 * 1024
@@ -188,45 +191,23 @@ def gather(
     )
 
 
-def telegraf_config(inputs: ClientInputs) -> str:
-    features = sorted(inputs.host_config.features)
-    return render(
-        "conf/telegraf/client.conf.j2",
-        {
-            "host": inputs.host,
-            "site_name": inputs.site_name,
-            "features": features,
-            "input_templates": [t for t in (FEATURES[f].template for f in features) if t],
-            "tags": dict(sorted(inputs.host_config.tags.items())),
-            "interval": inputs.host_config.interval,
-            "output_url": inputs.output_url,
-            "database": inputs.database,
-            "writer_user": inputs.writer_user,
-            "env_file": ENV_FILE,
-            "tls_ca": f"{TLS_DIR}/ca.crt",
-            "tls_cert": f"{TLS_DIR}/client.crt",
-            "tls_key": f"{TLS_DIR}/client.key",
-            "ups_server": inputs.host_config.ups_server,
-            "internet": inputs.internet,
-        },
-    )
-
-
 def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> list[FileEntry]:
     dropin = render(
         "debian/client/telegraf-dropin.conf.j2",
         {
             **context,
-            "env_file": ENV_FILE,
+            "credential": CREDENTIAL,
+            "credential_file": PASSWORD_FILE,
             "config": CONFIG,
             "config_dir": CONFIG_DIR,
             "net_raw": "CAP_NET_RAW" in {c for f in features for c in FEATURES[f].capabilities},
+            "after_docker": Feature.DOCKER in features,
         },
     )
-    env = render("debian/client/telegraf.env.j2", {**context, "password": inputs.writer_password})
     files = [
         FileEntry(CONFIG, telegraf_config(inputs).encode(), conffile=True),
-        FileEntry(ENV_FILE, env.encode(), modes.SECRET, conffile=True),
+        # The password alone, no newline: Telegraf's secret store takes the file's bytes as they are.
+        FileEntry(PASSWORD_FILE, systemd.credential(inputs.writer_password), modes.SECRET, conffile=True),
         FileEntry(f"{TLS_DIR}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS_DIR}/client.crt", inputs.cert_pem, conffile=True),
         # 0600 root at unpack; the tls-key snippet hands it to the telegraf group.
@@ -322,7 +303,7 @@ def _expected_inputs(inputs: ClientInputs, features: list[Feature]) -> set[str]:
 
 def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) -> None:
     """Read back every generated file of the package: refuse it if any says more than was meant."""
-    text = {f.path: f.data.decode() for f in spec.files if f.path in (CONFIG, ENV_FILE, DROPIN, APT_SOURCES, APT_CONF)}
+    text = {f.path: f.data.decode() for f in spec.files if f.path in (CONFIG, DROPIN, APT_SOURCES, APT_CONF)}
     host = inputs.host_config
     reread.telegraf(
         CONFIG,
@@ -334,11 +315,18 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
             "urls": [inputs.output_url],
             "database": inputs.database,
             "username": inputs.writer_user,
-            "password": "${MADASH_INFLUXDB_PASSWORD}",
+            "password": PASSWORD_REFERENCE,
         },
+        processors={"converter"} if Feature.SMART in features else set(),
+        secret_stores={"docker": SECRET_STORE},
+        variables={"CREDENTIALS_DIRECTORY"},
     )
-    reread.env_file(ENV_FILE, text[ENV_FILE], {"MADASH_INFLUXDB_PASSWORD": inputs.writer_password})
-    reread.unit(DROPIN, text[DROPIN], {"Service": {"EnvironmentFile", "ExecStart", "AmbientCapabilities"}})
+    password = next(f.data for f in spec.files if f.path == PASSWORD_FILE)
+    reread.credential(PASSWORD_FILE, password, inputs.writer_password)
+    reread.unit(
+        DROPIN, text[DROPIN],
+        {"Unit": {"After"}, "Service": {"LoadCredential", "ExecStart", "RestartSec", "AmbientCapabilities"}},
+    )  # fmt: skip
     if inputs.apt is not None:
         suites = [suite_of_host(inputs.host), *([SHARED_SUITE] if inputs.apt.shared else [])]
         reread.sources(APT_SOURCES, text[APT_SOURCES], inputs.apt.url, suites, KEYRING)
