@@ -43,7 +43,10 @@ PASSWORD_FILE = f"{ETC}/influxdb-password"
 OLD_ENV_FILE = f"{ETC}/telegraf.env"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
-STATE_DIR = "/var/lib/madash-client"
+# Each package's state in /var/lib/PACKAGE: a purge of a swapped-out host's package touches only its own.
+STATE_PREFIX = "/var/lib/madash-client-"
+# Where versions before that kept the one record of group memberships.
+LEGACY_STATE = "/var/lib/madash-client/groups-added"
 APT_SOURCES = "/etc/apt/sources.list.d/madash.sources"
 APT_CONF = "/etc/apt/apt.conf.d/90madash-client-certificate"
 # apt fetches as the _apt user, which may not read Telegraf's copy of the key.
@@ -242,8 +245,10 @@ def _control(inputs: ClientInputs, features: list[Feature], context: dict[str, A
         "Architecture": "all",
         "Maintainer": inputs.maintainer,
         "Depends": ", ".join(depends),
-        # One site identity per machine: a second host's package is refused, not swapped in.
+        # One site identity per machine: a second host's package replaces the first (the host swap).
         "Conflicts": "madash-client",
+        # The swap's new package takes over the files of the old one (/etc/madash is every host's).
+        "Replaces": "madash-client",
         "Provides": "madash-client",
         "Section": "admin",
         "Priority": "optional",
@@ -270,8 +275,10 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))
     concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
     # apt-cache early: apt's cached copy of the package (0644, with the key) goes even if a later step
-    # of configure fails; state before the others: its teardown (purging /var/lib/madash-client) runs last.
-    concerns += ["apt-cache", "state", "tls-key", "groups", "telegraf-restart"]
+    # of configure fails; state before the others: its teardown (purging /var/lib/PACKAGE) runs last.
+    # Telegraf starts after groups has added its memberships (telegraf-start, postinst) and goes back
+    # to stock after groups has taken them back (telegraf-stock, postrm, earlier so later in teardown).
+    concerns += ["apt-cache", "state", "telegraf-stock", "tls-key", "groups", "telegraf-start"]
     telegraf_only = [f"{TLS_DIR}/client.key", *(f"{CONFIG_DIR}/{s.name}" for s in inputs.snippets)]
     keys = [{"path": path, "user": "root", "group": TELEGRAF, "mode": "0640"} for path in telegraf_only]
     if context["apt_https"]:
@@ -281,7 +288,9 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "keys": keys,
         "groups": sorted({g for f in features for g in FEATURES[f].groups}),
         "user": TELEGRAF,
-        "state_dir": STATE_DIR,
+        "state_dir": f"/var/lib/{name}",
+        "state_prefix": STATE_PREFIX,
+        "legacy_state": LEGACY_STATE,
         "service": "telegraf.service",
     }
     scripts = assemble(name, concerns, script_context)
