@@ -41,7 +41,8 @@ def test_init_then_list(tmp_path: Path, madash: Madash) -> None:
     listing = madash("--site", site, "list")
     assert listing.code == 0 and listing.err == ""
     assert listing.out.splitlines()[0] == "site: lab"
-    assert [line.split()[0] for line in listing.out.splitlines()[2:]] == ["ca", "server", "crl"]
+    assert listing.out.splitlines()[1].startswith("CA SHA-256 fingerprint: ")
+    assert [line.split()[0] for line in listing.out.splitlines()[3:]] == ["ca", "server", "crl"]
 
 
 def test_site_defaults_to_environment_then_cwd(tmp_path: Path, madash: Madash, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -233,6 +233,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from madash import check
+
+    findings = check.check(load_site(args.site), now())
+    if args.json:
+        print(json.dumps([f.as_dict() for f in findings], indent=2))
+    elif not findings:
+        print("nothing needs doing")
+    for finding in findings if not args.json else ():
+        print(f"{finding.subject}: {one_line(finding.message)}\n    fix: {one_line(finding.fix)}")
+    return 1 if findings else 0
+
+
 def _print_status(report: SiteStatus) -> None:
     rows: list[tuple[str, ...]] = [("WHAT", "NAME", "SERIAL", "NOT AFTER", "STATUS")]
     rows.append(("ca", report.ca.name, report.ca.serial or "-", report.ca.not_after or "-", report.ca.status))
@@ -249,4 +262,5 @@ def _print_status(report: SiteStatus) -> None:
     for host in report.hosts:
         rows.append(("host", host.name, host.serial or "-", host.not_after or "-", host.status))
     print(f"site: {report.site}")
+    print(f"CA SHA-256 fingerprint: {report.ca_sha256}")
     print_table(rows)

@@ -172,4 +172,19 @@ def build_parser() -> Parser:
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=commands_module.cmd_list)
+
+    check_cmd = commands.add_parser(
+        "check",
+        parents=[common],
+        help="everything on the site that needs you, each with the command that fixes it",
+        description="List what needs the admin: secrets or the site readable by others; the CA, server or host "
+        "certificates and the CRL expiring or expired; hosts never baked; renewals and revocations not yet in a "
+        "baked package; packages baked but not published; repository signatures expiring; a missing repository "
+        "key. Read-only. Exit status: 0 when nothing needs doing, 1 when something does, 2 on bad input, so "
+        "that cron mails the output only when it matters.",
+        epilog="example, from cron: madash-build --site /srv/madash check || true",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check_cmd.add_argument("--json", action="store_true", help="a JSON list of findings (what, subject, message, fix)")
+    check_cmd.set_defaults(func=commands_module.cmd_check)
     return parser
