@@ -29,6 +29,34 @@ Run '{PROG} COMMAND --help' for each command's options.
 
 DEBUG_HELP = "log every command madash runs, with its duration, and show a traceback on errors"
 
+# The end of every command's --help: what a newcomer would type. A test parses each one.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "init": ("madash-build --site ~/monitoring init --server 192.0.2.10,monitor.example.org --name 'home lab'",),
+    "revoke": ("madash-build revoke laptop && madash-build server",),
+    "renew": ("madash-build renew laptop && madash-build client laptop", "madash-build renew --server"),
+    "client": (
+        "madash-build client laptop --feature smart --feature sensors --tag room=office",
+        "madash-build client --all --jobs 4",
+    ),
+    "server": ("madash-build server", "madash-build server --refresh-crl"),
+    "repo": ("MADASH_REPO_PASSPHRASE=... madash-build repo",),
+    "list": ("madash-build list --json",),
+    "check": ("madash-build --site /srv/madash check   # from cron: mails only when something needs doing",),
+}
+
+
+class Formatter(argparse.HelpFormatter):
+    """Paragraphs are filled to the terminal's width, except the examples, kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            if paragraph.startswith("examples:"):
+                paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs)
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line plus a hint, like every other error."""
@@ -182,9 +210,12 @@ def build_parser() -> Parser:
         "baked package; packages baked but not published; repository signatures expiring; a missing repository "
         "key. Read-only. Exit status: 0 when nothing needs doing, 1 when something does, 2 on bad input, so "
         "that cron mails the output only when it matters.",
-        epilog="example, from cron: madash-build --site /srv/madash check || true",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check_cmd.add_argument("--json", action="store_true", help="a JSON list of findings (what, subject, message, fix)")
     check_cmd.set_defaults(func=commands_module.cmd_check)
+
+    for name, command in commands.choices.items():
+        examples = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
+        command.epilog = f"{command.epilog}\n\n{examples}" if command.epilog else examples
+        command.formatter_class = Formatter
     return parser
