@@ -233,6 +233,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_package(args: argparse.Namespace) -> int:
+    from madash.packages.extra import add_package
+
+    added = add_package(load_site(args.site), args.file)
+    print(f"{added.package} {added.version}: {shown(added.path)}")
+    if added.listed:
+        print(f"madash.toml: [repo] extra_packages now names {added.package}")
+    print("next: madash-build repo, which publishes it in the shared suite")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from madash import check
 

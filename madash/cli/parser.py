@@ -41,6 +41,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "server": ("madash-build server", "madash-build server --refresh-crl"),
     "repo": ("MADASH_REPO_PASSPHRASE=... madash-build repo",),
     "list": ("madash-build list --json",),
+    "add-package": ("madash-build add-package ~/Downloads/telegraf_1.39.3-1_amd64.deb && madash-build repo",),
     "check": ("madash-build --site /srv/madash check   # from cron: mails only when something needs doing",),
 }
 
@@ -213,6 +214,18 @@ def build_parser() -> Parser:
     )
     check_cmd.add_argument("--json", action="store_true", help="a JSON list of findings (what, subject, message, fix)")
     check_cmd.set_defaults(func=commands_module.cmd_check)
+
+    add_package = commands.add_parser(
+        "add-package",
+        parents=[common],
+        help="copy a package that is not madash's own (such as InfluxData's telegraf) into dist/ for the shared suite",
+        description="Check FILE (a real .deb with valid control fields, not one of madash's packages, for an "
+        "architecture the repository publishes; for telegraf, the program and unit madash relies on), copy it "
+        "into dist/ and add its name to [repo] extra_packages in madash.toml. The next 'repo' publishes it in the "
+        "shared suite, so a host installs Telegraf and its madash package in one 'apt install'.",
+    )
+    add_package.add_argument("file", metavar="FILE", type=Path, help="the .deb to add")
+    add_package.set_defaults(func=commands_module.cmd_add_package)
 
     for name, command in commands.choices.items():
         examples = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
