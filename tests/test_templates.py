@@ -44,6 +44,7 @@ FORMATS: list[tuple[str, set[str]]] = [
     ("conf/apt/*.sources.j2", DEB822),
     ("conf/apt/Release.j2", DEB822),
     ("conf/apt/client-cert.conf.j2", APTCONF),
+    ("conf/apt/unattended-upgrades.conf.j2", APTCONF),
     ("debian/common/*", DEB822),
     ("debian/*/description.j2", DEB822),
     ("debian/client/sudoers.j2", SUDOERS),

@@ -49,10 +49,12 @@ STATE_PREFIX = "/var/lib/madash-client-"
 LEGACY_STATE = "/var/lib/madash-client/groups-added"
 APT_SOURCES = "/etc/apt/sources.list.d/madash.sources"
 APT_CONF = "/etc/apt/apt.conf.d/90madash-client-certificate"
+# After Debian's 50unattended-upgrades, whose Origins-Pattern list this appends to.
+UNATTENDED_CONF = "/etc/apt/apt.conf.d/51madash-unattended-upgrades"
 # apt fetches as the _apt user, which may not read Telegraf's copy of the key.
 APT_KEY = f"{TLS_DIR}/apt-client.key"
 # Conffiles only some features or settings ship: an upgrade without them must remove them.
-OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY, OLD_ENV_FILE)
+OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY, UNATTENDED_CONF, OLD_ENV_FILE)
 TELEGRAF = "telegraf"
 # A snippet is a few lines of Telegraf configuration; anything larger is a mistake.
 SNIPPET_MAX_BYTES = 64 * 1024
@@ -227,6 +229,8 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
         sources = sources_entry(apt, inputs.site_name, inputs.host)
         files.append(FileEntry(APT_SOURCES, sources.encode(), conffile=True))
         files.append(FileEntry(KEYRING, apt.keyring, conffile=True))
+        unattended = render("conf/apt/unattended-upgrades.conf.j2", {**context, "suites": _suites(inputs)})
+        files.append(FileEntry(UNATTENDED_CONF, unattended.encode(), conffile=True))
     if apt is not None and apt.https_host:
         apt_conf = render(
             "conf/apt/client-cert.conf.j2",
@@ -299,6 +303,11 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     return spec
 
 
+def _suites(inputs: ClientInputs) -> list[str]:
+    """The suites HOST's apt source names: its own, and shared when the repository has one."""
+    return [suite_of_host(inputs.host), *([SHARED_SUITE] if inputs.apt and inputs.apt.shared else [])]
+
+
 def _expected_inputs(inputs: ClientInputs, features: list[Feature]) -> set[str]:
     expected = set(BASE_INPUTS)
     for feature in features:
@@ -312,7 +321,8 @@ def _expected_inputs(inputs: ClientInputs, features: list[Feature]) -> set[str]:
 
 def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) -> None:
     """Read back every generated file of the package: refuse it if any says more than was meant."""
-    text = {f.path: f.data.decode() for f in spec.files if f.path in (CONFIG, DROPIN, APT_SOURCES, APT_CONF)}
+    generated = (CONFIG, DROPIN, APT_SOURCES, APT_CONF, UNATTENDED_CONF)
+    text = {f.path: f.data.decode() for f in spec.files if f.path in generated}
     host = inputs.host_config
     reread.telegraf(
         CONFIG,
@@ -337,8 +347,12 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
         {"Unit": {"After"}, "Service": {"LoadCredential", "ExecStart", "RestartSec", "AmbientCapabilities"}},
     )  # fmt: skip
     if inputs.apt is not None:
-        suites = [suite_of_host(inputs.host), *([SHARED_SUITE] if inputs.apt.shared else [])]
+        suites = _suites(inputs)
         reread.sources(APT_SOURCES, text[APT_SOURCES], inputs.apt.url, suites, KEYRING)
+        patterns = {
+            f"Unattended-Upgrade::Origins-Pattern::{i}": f"label=madash,codename={s}" for i, s in enumerate(suites)
+        }
+        reread.apt_conf(UNATTENDED_CONF, text[UNATTENDED_CONF], patterns)
         if inputs.apt.https_host:
             prefix = f"Acquire::https::{inputs.apt.https_host}::"
             files = {"CaInfo": f"{TLS_DIR}/ca.crt", "SslCert": f"{TLS_DIR}/client.crt", "SslKey": APT_KEY}
