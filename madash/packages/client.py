@@ -7,24 +7,20 @@ of what gather() returned, so the same inputs always give the same package.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import hashlib
-import os
-import stat
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from madash import __version__, modes
 from madash.deb.maintscripts import assemble
 from madash.deb.spec import FileEntry, PackageSpec
-from madash.errors import SiteError, UsageError
+from madash.errors import UsageError
 from madash.formats import systemd
 from madash.packages import reread
 from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
 from madash.packages.common import copyright_file
+from madash.packages.snippets import Snippet, read_snippets
 from madash.packages.telegraf import CREDENTIAL, PASSWORD_REFERENCE, SECRET_STORE, TLS_DIR, telegraf_config
 from madash.pki.index import Index, IndexEntry, Kind, load_index
 from madash.pki.store import Leaf, load_leaf, read_pki_file
@@ -56,18 +52,10 @@ APT_KEY = f"{TLS_DIR}/apt-client.key"
 # Conffiles only some features or settings ship: an upgrade without them must remove them.
 OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY, UNATTENDED_CONF, OLD_ENV_FILE)
 TELEGRAF = "telegraf"
-# A snippet is a few lines of Telegraf configuration; anything larger is a mistake.
-SNIPPET_MAX_BYTES = 64 * 1024
 
 
 def package_name(host: str) -> str:
     return f"madash-client-{host}"
-
-
-@dataclass(frozen=True)
-class Snippet:
-    name: str  # file name inside /etc/madash/telegraf.d
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -97,64 +85,6 @@ class ClientInputs:
 def output_url(site: Site) -> str:
     server = site.config.server
     return f"https://{url_host(server.addresses[0])}:{server.door_port}"
-
-
-def _snippet_files(directory: Path) -> list[Path]:
-    """The *.conf files of a snippet directory that is a real directory inside the site."""
-    try:
-        info = directory.lstat()
-    except FileNotFoundError:
-        return []
-    if stat.S_ISLNK(info.st_mode):
-        raise SiteError(f"{directory} is a symbolic link", hint="snippets/ must be a directory inside the site")
-    if not stat.S_ISDIR(info.st_mode):
-        return []
-    return sorted(directory.glob("*.conf"))
-
-
-def _read_snippet(path: Path) -> bytes:
-    """A regular file of bounded size: never a symlink out of the site, a FIFO that hangs, or a device."""
-    try:
-        # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from hanging the open; fstat decides.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SiteError(
-                f"{path} is a symbolic link", hint="snippets must be regular files inside the site"
-            ) from None
-        raise SiteError(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SiteError(f"{path} is not a regular file", hint="snippets must be regular files inside the site")
-        if info.st_size > SNIPPET_MAX_BYTES:
-            raise SiteError(f"{path} is larger than {SNIPPET_MAX_BYTES // 1024} KiB")
-        return handle.read(SNIPPET_MAX_BYTES + 1)
-
-
-def read_snippets(site: Site, host: str, secrets: tuple[str, ...] = ()) -> tuple[Snippet, ...]:
-    """The site's extra Telegraf snippets for every host and for this one, checked before packaging.
-
-    Each must be TOML, and none may carry one of the site's secrets: snippets are
-    readable by Telegraf on the host, which holds only the writer's password.
-    """
-    found: list[Snippet] = []
-    for prefix, directory in (("site", site.paths.snippets), ("host", site.paths.host_snippets(host))):
-        for path in _snippet_files(directory):
-            data = _read_snippet(path)
-            try:
-                text = data.decode("utf-8")
-                tomllib.loads(text)
-            except UnicodeDecodeError:
-                raise SiteError(f"{path}: not UTF-8 text") from None
-            except tomllib.TOMLDecodeError as exc:
-                raise SiteError(f"{path}: {exc}", hint="fix the snippet, or move it out of snippets/") from None
-            if any(secret in text for secret in secrets) or "PRIVATE KEY" in text:
-                raise SiteError(
-                    f"{path} holds one of the site's secrets", hint="snippets go to hosts: never put a password in one"
-                )
-            found.append(Snippet(f"{prefix}-{path.name}", data))
-    return tuple(found)
 
 
 def gather(
