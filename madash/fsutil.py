@@ -39,8 +39,11 @@ def describe_os_error(exc: OSError, path: Path) -> MadashError:
     return MadashError(f"cannot write {path}: {exc.strerror or exc}")
 
 
-def atomic_write(path: Path, data: bytes, mode: int = modes.FILE) -> None:
-    """Write data to path atomically with the given mode, whatever the umask."""
+def atomic_write(path: Path, data: bytes, mode: int = modes.FILE, *, sync: bool = True) -> None:
+    """Write data to path atomically with the given mode, whatever the umask.
+
+    sync=False leaves the fsync to the caller, who writes many files and then syncs once.
+    """
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -51,7 +54,8 @@ def atomic_write(path: Path, data: bytes, mode: int = modes.FILE) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except OSError as exc:
         _remove_quietly(Path(tmp_name))

@@ -90,15 +90,27 @@ class Key:
         return packet(TAG_PUBLIC_KEY, body) + packet(TAG_USER_ID, uid) + certification
 
 
-def _crc24(data: bytes) -> bytes:
-    crc = 0xB704CE
-    for byte in data:
-        crc ^= byte << 16
+def _crc24_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 16
         for _ in range(8):
             crc <<= 1
             if crc & 0x1000000:
                 crc ^= 0x1864CFB
-    return (crc & 0xFFFFFF).to_bytes(3, "big")
+        table.append(crc & 0xFFFFFF)
+    return tuple(table)
+
+
+_CRC24 = _crc24_table()
+
+
+def _crc24(data: bytes) -> bytes:
+    """RFC 4880 6.1's checksum of the armor, a table lookup per byte."""
+    crc = 0xB704CE
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFF) ^ _CRC24[(crc >> 16) ^ byte]
+    return crc.to_bytes(3, "big")
 
 
 def armor(signature: bytes) -> bytes:

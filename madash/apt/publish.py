@@ -96,5 +96,6 @@ def _write_sources(site: Site, stamp: str) -> str:
         path = sources_dir / f"{host}.sources"
         entry = sources_entry(ident, site.config.site.name, host).encode()
         if not path.exists() or path.read_bytes() != entry:  # a thousand hosts: write only what changed
-            atomic_write(path, entry)
+            atomic_write(path, entry, sync=False)
+    generations.sync_filesystem(sources_dir)  # once for all, before the state records them as written
     return new_stamp

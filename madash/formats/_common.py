@@ -57,6 +57,8 @@ def text(value: object, fmt: str) -> str:
 
 
 def check_safe(value: str, fmt: str) -> str:
+    if value.isascii() and value.isprintable():
+        return value  # U+0020..U+007E only, none of them unsafe: the common case, without a loop per character
     for offset, ch in enumerate(value):
         if is_unsafe(ch):
             refuse(fmt, f"a value holds {describe(ch)} at offset {offset}, which no generated file may hold")
