@@ -8,6 +8,7 @@ mode before any content lands, is fsynced, then renamed over the target.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import logging
@@ -37,6 +38,20 @@ def describe_os_error(exc: OSError, path: Path) -> MadashError:
     if exc.errno == errno.ENOSPC:
         return MadashError(f"cannot write {path}: no space left on device")
     return MadashError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush the file system holding path (syncfs(2)): only that one, not every disk as sync(2) would."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _LIBC.syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = modes.FILE, *, sync: bool = True) -> None:

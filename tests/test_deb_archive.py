@@ -2,7 +2,7 @@
 
 Every kind of package madash bakes (a client with each feature, a client with none,
 the server) is built twice: by madash's writer during a real bake, and by
-`dpkg-deb --build --root-owner-group -Zgzip -z9` over write_tree's layout of the same
+`dpkg-deb --build --root-owner-group -Zgzip -z6` over write_tree's layout of the same
 spec. dpkg-deb's views (-I, -c, --fsys-tarfile) must agree, and so must the bytes.
 """
 

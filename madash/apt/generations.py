@@ -7,7 +7,6 @@ a Release that does not match its Packages. Unchanged suites are not touched.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import hashlib
 import os
@@ -22,7 +21,7 @@ from madash.apt import signing
 from madash.apt.indexes import index_files, release, valid_until
 from madash.apt.state import SuiteState
 from madash.errors import MadashError
-from madash.fsutil import describe_os_error, make_dir
+from madash.fsutil import describe_os_error, make_dir, sync_filesystem
 from madash.site.config import Site
 
 SUITES = ".suites"
@@ -56,26 +55,11 @@ def build_suites(
             raise
 
 
-def sync_filesystem(path: Path) -> None:
-    """Flush the file system holding path (syncfs(2)): only that one, not every disk as sync(2) would."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _LIBC.syncfs(fd) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, os.strerror(error))
-    finally:
-        os.close(fd)
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
-
 def _directory(path: Path, made: set[Path]) -> None:
-    """mkdir -p with modes.DIR on every level made here (the umask decides nothing)."""
+    """mkdir -p below a generation's parent, modes.DIR on every level (the umask decides nothing)."""
     if path in made:
         return
-    if not path.parent.exists():
-        _directory(path.parent, made)
+    _directory(path.parent, made)
     os.mkdir(path)
     os.chmod(path, modes.DIR)
     made.add(path)
@@ -88,8 +72,10 @@ def build_suite(
     target = site.paths.repo / SUITES / suite / generation
     if target.exists():
         shutil.rmtree(target)
-    made: set[Path] = set()
+    made: set[Path] = {target.parent}
     try:
+        # .suites/SUITE as before (other threads make .suites at the same moment); all below it explicitly.
+        target.parent.mkdir(parents=True, exist_ok=True)
         _directory(target, made)
         files = index_files(packages, conf.architectures)
         # Every architecture's indexes are the same bytes (madash's packages are all

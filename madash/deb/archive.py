@@ -1,4 +1,4 @@
-"""The bytes of a .deb, made in-process: what `dpkg-deb --build --root-owner-group -Zgzip -z9` makes.
+"""The bytes of a .deb, made in-process: what `dpkg-deb --build --root-owner-group -Zgzip -z6` makes.
 
 A package of a few kilobytes costs dpkg-deb a fork, two tar and two gzip children
 (~7 ms on the bench machine); the same archive written here costs well under
@@ -12,8 +12,10 @@ for the same tree (tests/test_deb_archive.py holds dpkg-deb as the oracle):
   directories with a trailing '/', depth first with each directory's entries sorted
   by name (dpkg-deb's own tree walk), owners root:root (0:0), every mtime the epoch;
   the archive padded to tar's 10240-byte record;
-- gzip: zlib level 9 with zlib's own gzip header (mtime 0, no name, OS 3), which is
-  what dpkg's compressor library writes.
+- gzip: zlib level 6 with zlib's own gzip header (mtime 0, no name, OS 3), which is
+  what dpkg's compressor library writes. Level 6, not 9: on these 30 KB tarballs (mostly
+  tar's zero padding) level 9 costs three times the CPU (0.63 ms against 0.21) for 2 %
+  fewer bytes (4,833 against 4,925 for a client package's data.tar.gz).
 """
 
 from __future__ import annotations
@@ -100,9 +102,12 @@ def tar_bytes(entries: Iterable[Entry], epoch: int) -> bytes:
     return body + bytes(-len(body) % RECORD)
 
 
+GZIP_LEVEL = 6
+
+
 def gzip_bytes(data: bytes) -> bytes:
-    """gzip as zlib writes it (wbits 31): the same header and stream as dpkg's -Zgzip -z9."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    """gzip as zlib writes it (wbits 31): the same header and stream as dpkg's -Zgzip -z6."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
     return compressor.compress(data) + compressor.flush()
 
 
