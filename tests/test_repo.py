@@ -249,3 +249,22 @@ def test_repo_not_writable(published: Path, site_dir: Path) -> None:
     result = run_cli_read_only(published, "--site", site_dir, "repo")
     assert result.returncode == 1 and result.stderr.startswith("madash-build: error: cannot write"), result.stderr
     assert os.readlink(published / "dists" / "host-laptop") == target
+
+
+def test_spliced_stanzas_are_the_formatter_s(published: Path, site_dir: Path) -> None:
+    """stanza()'s text splice gives what the deb822 formatter gives, and odd paragraphs take the formatter."""
+    from dataclasses import replace
+
+    from madash.apt.indexes import formatted_stanza, stanza
+
+    debs, _ = scan.scan(load_site(site_dir), {})
+    assert len(debs) == 3
+    for deb in debs:
+        assert stanza(deb, f"pool/x/{deb.path.name}") == formatted_stanza(deb, f"pool/x/{deb.path.name}")
+        # Description not last, as other tools may write it: the formatter puts it last.
+        lines = deb.cached.control.rstrip("\n").split("\n")
+        at = next(i for i, line in enumerate(lines) if line.startswith("Description:"))
+        moved = [*lines[at:], *lines[:at]]
+        odd = replace(deb, cached=replace(deb.cached, control="\n".join(moved) + "\n"))
+        assert stanza(odd, "pool/x/y.deb") == formatted_stanza(odd, "pool/x/y.deb")
+        assert stanza(odd, "pool/x/y.deb").rstrip("\n").split("\n")[-1].startswith(" ")

@@ -80,6 +80,8 @@ def check_unpadded(value: str, fmt: str) -> str:
 
 
 def check_spaceless(value: str, fmt: str) -> str:
+    if value.isascii() and value.isprintable() and " " not in value:
+        return value  # printable ASCII holds no whitespace but the space: no loop per character (Release hashes)
     for offset, ch in enumerate(value):
         if ch.isspace():
             refuse(fmt, f"a value holds whitespace ({describe(ch)}) at offset {offset} where one word is expected")
