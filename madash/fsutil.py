@@ -8,6 +8,7 @@ mode before any content lands, is fsynced, then renamed over the target.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import logging
@@ -39,8 +40,25 @@ def describe_os_error(exc: OSError, path: Path) -> MadashError:
     return MadashError(f"cannot write {path}: {exc.strerror or exc}")
 
 
-def atomic_write(path: Path, data: bytes, mode: int = modes.FILE) -> None:
-    """Write data to path atomically with the given mode, whatever the umask."""
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush the file system holding path (syncfs(2)): only that one, not every disk as sync(2) would."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _LIBC.syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = modes.FILE, *, sync: bool = True) -> None:
+    """Write data to path atomically with the given mode, whatever the umask.
+
+    sync=False leaves the fsync to the caller, who writes many files and then syncs once.
+    """
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -51,7 +69,8 @@ def atomic_write(path: Path, data: bytes, mode: int = modes.FILE) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except OSError as exc:
         _remove_quietly(Path(tmp_name))

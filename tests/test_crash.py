@@ -267,10 +267,10 @@ def test_pending_certificates_the_index_never_named_are_dropped(
     change = store.prepare_hosts(site, load_index(site.paths), ["a1"], lambda: None, NOW)
     real_write = fsutil.atomic_write
 
-    def killed_at_the_crl(path: Path, data: bytes, mode: int = 0o644) -> None:
+    def killed_at_the_crl(path: Path, data: bytes, mode: int = 0o644, *, sync: bool = True) -> None:
         if path == site.paths.crl:
             raise MadashError("killed")
-        real_write(path, data, mode)
+        real_write(path, data, mode, sync=sync)
 
     with monkeypatch.context() as patch, pytest.raises(MadashError):
         patch.setattr(store, "atomic_write", killed_at_the_crl)

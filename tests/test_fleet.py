@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from madash.apt import signing
 from madash.apt.identity import identity as apt_identity
+from madash.deb.reader import read_deb
 from madash.packages import client, fleet
+from madash.packages.aptsource import KEYRING
 from madash.pki import store as certstore
 from madash.pki.index import load_index
 from madash.site.config import load_site
@@ -104,10 +106,9 @@ def test_eight_workers_on_a_new_site_with_a_repository_make_one_key(site_dir: Pa
     result = run_cli("--site", site_dir, "client", "--all", "--jobs", "8")
     assert result.returncode == 0, result.stderr
     assert "16 hosts: 16 changed, 0 unchanged, 0 failed" in result.stdout
-    listing = subprocess.run(
-        ["gpg", "--batch", "--homedir", str(site_dir / "repo-key"), "--with-colons", "--list-secret-keys"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert [line for line in listing.stdout.splitlines() if line.startswith("sec:")] != []
-    assert len([line for line in listing.stdout.splitlines() if line.startswith("sec:")]) == 1
-    subprocess.run(["gpgconf", "--homedir", str(site_dir / "repo-key"), "--kill", "gpg-agent"], check=False)
+    # One key: every package carries the same keyring, and it is the key's.
+    keyrings = {read_deb(deb).members[KEYRING].data for deb in (site_dir / "dist").glob("*.deb")}
+    assert keyrings == {(site_dir / "repo-key" / "public.gpg").read_bytes()}
+    fingerprint = (site_dir / "repo-key" / "fingerprint").read_text().strip()
+    with signing.signing_key(load_site(site_dir)) as key:
+        assert key.fingerprint == fingerprint

@@ -21,7 +21,7 @@ from madash.apt import signing
 from madash.apt.indexes import index_files, release, valid_until
 from madash.apt.state import SuiteState
 from madash.errors import MadashError
-from madash.fsutil import describe_os_error, make_dir
+from madash.fsutil import describe_os_error, make_dir, sync_filesystem
 from madash.site.config import Site
 
 SUITES = ".suites"
@@ -30,14 +30,21 @@ SUITES = ".suites"
 def build_suites(
     site: Site, key: signing.SigningKey, packages: Mapping[str, bytes], now: dt.datetime, jobs: int | None
 ) -> dict[str, SuiteState]:
-    """New generations of the given suites, built aside in parallel (gpg dominates: one process per signature)."""
+    """New generations of the given suites, built aside, then on disk before any is swapped in.
+
+    Signing is in-process now: what is left per suite is writing some fifty small files and
+    links, which threads overlap. One sync of the file system at the end replaces an fsync per
+    file (six per suite), which made a publish of a thousand suites wait on the disk for seconds.
+    """
     generation = times.generation_stamp(now)
     with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
         futures = {
             suite: pool.submit(build_suite, site, key, suite, text, generation, now) for suite, text in packages.items()
         }
         try:
-            return {suite: future.result() for suite, future in futures.items()}
+            built = {suite: future.result() for suite, future in futures.items()}
+            sync_filesystem(site.paths.repo)
+            return built
         except BaseException:
             # All or nothing: no half-built generation is left behind for a later publish to trip on.
             for future in futures.values():
@@ -48,6 +55,16 @@ def build_suites(
             raise
 
 
+def _directory(path: Path, made: set[Path]) -> None:
+    """mkdir -p below a generation's parent, modes.DIR on every level (the umask decides nothing)."""
+    if path in made:
+        return
+    _directory(path.parent, made)
+    os.mkdir(path)
+    os.chmod(path, modes.DIR)
+    made.add(path)
+
+
 def build_suite(
     site: Site, key: signing.SigningKey, suite: str, packages: bytes, generation: str, now: dt.datetime
 ) -> SuiteState:
@@ -55,36 +72,37 @@ def build_suite(
     target = site.paths.repo / SUITES / suite / generation
     if target.exists():
         shutil.rmtree(target)
+    made: set[Path] = {target.parent}
     try:
+        # .suites/SUITE as before (other threads make .suites at the same moment); all below it explicitly.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _directory(target, made)
         files = index_files(packages, conf.architectures)
-        written: dict[str, Path] = {}
+        # Every architecture's indexes are the same bytes (madash's packages are all
+        # Architecture: all): the first architecture's directory is real, the others are
+        # symlinks to it, which saves a dozen directories and links per suite.
+        first, *others = conf.architectures
+        real = target / "main" / f"binary-{first}"
+        for algorithm in ("SHA256", "SHA512"):
+            _directory(real / "by-hash" / algorithm, made)
         for index in files:
-            # Identical indexes for every architecture: written once, hard-linked after.
-            name = Path(index.path).name
-            first = written.get(name)
-            path = target / index.path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if first is None:
-                _write_durably(path, index.data)
-                written[name] = path
-            else:
-                os.link(first, path)
+            if Path(index.path).parent.name != real.name:
+                continue
+            path = real / Path(index.path).name
+            _write(path, index.data)
             # By-hash copies, so that a client holding the previous InRelease still finds its indexes.
             for algorithm in ("SHA256", "SHA512"):
-                by_hash = path.parent / "by-hash" / algorithm / hashlib.new(algorithm.lower(), index.data).hexdigest()
-                by_hash.parent.mkdir(parents=True, exist_ok=True)
-                os.link(path, by_hash)
+                os.link(path, real / "by-hash" / algorithm / hashlib.new(algorithm.lower(), index.data).hexdigest())
+        for arch in others:
+            os.symlink(real.name, target / "main" / f"binary-{arch}")
         _carry_by_hash(site.paths.repo / "dists" / suite, target)
         release_text = release(site.config.site.name, conf, suite, files, now)
         inrelease, detached = signing.sign_release(key, release_text)
-        _write_durably(target / "Release", release_text)
-        _write_durably(target / "Release.gpg", detached)
+        _write(target / "Release", release_text)
+        _write(target / "Release.gpg", detached)
         # InRelease last: it is what apt reads first.
-        _write_durably(target / "InRelease", inrelease)
+        _write(target / "InRelease", inrelease)
         _newer_than_before(site.paths.repo / "dists" / suite, target)
-        for path in target.rglob("*"):
-            # Indexes and signatures hold no secret: readable by the web server that serves them.
-            path.chmod(modes.DIR if path.is_dir() else modes.FILE)
         state = SuiteState(generation, hashlib.sha256(packages).hexdigest(), conf.architectures, valid_until(conf, now))
         return state
     except OSError as exc:
@@ -110,13 +128,13 @@ def _newer_than_before(old_suite: Path, new_suite: Path) -> None:
         os.utime(new_suite / name, (stamp, stamp))
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    """Write and fsync: a generation is on disk before its suite's symlink points at it.
-    (Only the new files: os.sync would flush every dirty page on the machine.)"""
-    with path.open("wb") as handle:
+def _write(path: Path, data: bytes) -> None:
+    """A new file of a generation, readable by the web server that serves it (indexes and
+    signatures hold no secret); build_suites syncs them all to disk at once."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, modes.FILE)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), modes.FILE)
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _carry_by_hash(old_suite: Path, new_suite: Path) -> None:
@@ -132,7 +150,7 @@ def _carry_by_hash(old_suite: Path, new_suite: Path) -> None:
             )
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                _write(target, data)
 
 
 def swap_suite(repo_dir: Path, suite: str, generation: str) -> None:

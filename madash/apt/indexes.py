@@ -21,7 +21,30 @@ POOL_FIELDS = ("Filename", "Size", "MD5sum", "SHA256", "SHA512")
 
 def stanza(deb: Deb, filename: str) -> str:
     """A Packages stanza: the control paragraph with the pool fields, Description last,
-    as dpkg-scanpackages and apt-ftparchive write it."""
+    as dpkg-scanpackages and apt-ftparchive write it.
+
+    A publish makes one per package every time (a thousand for one host changed), so the
+    usual case is spliced as text: a control paragraph as dpkg-deb and madash write it, that
+    scan() has already parsed, with Description last. Anything else takes the parser's way.
+    """
+    cached = deb.cached
+    control = cached.control if cached.control.endswith("\n") else cached.control + "\n"  # scan() strips it
+    at = control.rfind("\nDescription:") + 1
+    tail = control[at:].split("\n")[1:]
+    pool_values = (filename, str(cached.size), cached.md5, cached.sha256, cached.sha512)
+    if (
+        at > 0
+        and all(line.startswith(" ") for line in tail[:-1])
+        and not any(control.startswith(f"{name}:") or f"\n{name}:" in control for name in POOL_FIELDS)
+        and control == control.replace("\r", "")
+    ):
+        pool = "".join(f"{name}: {value}\n" for name, value in zip(POOL_FIELDS, pool_values, strict=True))
+        return control[:at] + pool + control[at:]
+    return formatted_stanza(deb, filename)
+
+
+def formatted_stanza(deb: Deb, filename: str) -> str:
+    """stanza() through the deb822 parser and formatter: any control paragraph, checked."""
     (control,) = deb822.parse_paragraphs(deb.cached.control)
     cached = deb.cached
     pool = dict(zip(POOL_FIELDS, (filename, str(cached.size), cached.md5, cached.sha256, cached.sha512), strict=True))

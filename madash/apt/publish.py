@@ -22,7 +22,7 @@ from madash.apt import plan as planning
 from madash.apt import state as repo_state
 from madash.apt.scan import scan
 from madash.apt.suites import is_suite_name
-from madash.fsutil import atomic_write, make_dir, site_lock
+from madash.fsutil import atomic_write, make_dir, site_lock, sync_filesystem
 from madash.packages.aptsource import sources_entry
 from madash.site.access import secure_root, stamp
 from madash.site.config import Site
@@ -96,5 +96,6 @@ def _write_sources(site: Site, stamp: str) -> str:
         path = sources_dir / f"{host}.sources"
         entry = sources_entry(ident, site.config.site.name, host).encode()
         if not path.exists() or path.read_bytes() != entry:  # a thousand hosts: write only what changed
-            atomic_write(path, entry)
+            atomic_write(path, entry, sync=False)
+    sync_filesystem(sources_dir)  # once for all, before the state records them as written
     return new_stamp

@@ -57,6 +57,8 @@ def text(value: object, fmt: str) -> str:
 
 
 def check_safe(value: str, fmt: str) -> str:
+    if value.isascii() and value.isprintable():
+        return value  # U+0020..U+007E only, none of them unsafe: the common case, without a loop per character
     for offset, ch in enumerate(value):
         if is_unsafe(ch):
             refuse(fmt, f"a value holds {describe(ch)} at offset {offset}, which no generated file may hold")
@@ -78,6 +80,8 @@ def check_unpadded(value: str, fmt: str) -> str:
 
 
 def check_spaceless(value: str, fmt: str) -> str:
+    if value.isascii() and value.isprintable() and " " not in value:
+        return value  # printable ASCII holds no whitespace but the space: no loop per character (Release hashes)
     for offset, ch in enumerate(value):
         if ch.isspace():
             refuse(fmt, f"a value holds whitespace ({describe(ch)}) at offset {offset} where one word is expected")

@@ -15,7 +15,6 @@ import json
 import os
 import posixpath
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -160,7 +159,9 @@ def stage(spec: PackageSpec, site: Site, build: Build, previous: Build | None) -
     if not changed and path.exists():
         return Staged(result, build, None)
     spec = with_changelog(spec, build.version, build.epoch, site.config.site.name)
-    scratch = Path(tempfile.mkdtemp(prefix="stage.", dir=work_dir(site.paths.root)))
+    # Straight into this process's scratch space (no directory per package: making and removing
+    # one cost more than writing the .deb); it is on dist/'s file system, for the rename.
+    scratch = work_dir(site.paths.root)
     path = write_deb(spec, build.version, scratch, build.epoch, scratch, modes.SECRET)
     site_access(site).secret_file(path)  # [repo] group: the web server's group may read it too
     return Staged(result, build, path)
@@ -172,9 +173,8 @@ def install(staged: Staged) -> BakeResult:
         try:
             os.replace(staged.path, staged.result.path)
         except OSError as exc:
+            staged.path.unlink(missing_ok=True)
             raise describe_os_error(exc, staged.result.path) from exc
-        finally:
-            shutil.rmtree(staged.path.parent, ignore_errors=True)
     return staged.result
 
 

@@ -25,7 +25,7 @@ from cryptography import x509
 
 from madash import modes, times
 from madash.errors import PKIError, UsageError
-from madash.fsutil import after_lock, atomic_write, make_dir, site_lock
+from madash.fsutil import after_lock, atomic_write, make_dir, site_lock, sync_filesystem
 from madash.pki import crypto
 from madash.pki.index import Index, IndexEntry, Kind, index_to_json, load_index
 from madash.site.config import Site
@@ -158,7 +158,9 @@ def commit(site: Site, change: Change) -> None:
         make_dir(pending / "clients", modes.PRIVATE_DIR)
         os.chmod(pending, modes.PRIVATE_DIR)
         for path, data, mode in change.files:
-            atomic_write(pending / _pki_name(paths, path), data, mode)
+            atomic_write(pending / _pki_name(paths, path), data, mode, sync=False)
+        # One sync for all the keys and certificates (a new fleet has two per host), before the index names them.
+        sync_filesystem(pending)
     atomic_write(paths.crl, change.crl, modes.FILE)
     atomic_write(paths.index, index_to_json(change.index), modes.FILE)
     if change.files:
