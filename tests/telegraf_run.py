@@ -43,7 +43,12 @@ class HostFiles:
 
 
 def install_host(deb: Path, name: str, root: Path) -> HostFiles:
-    """Unpack the package's /etc/madash below ``root`` and point every /etc/madash path there."""
+    """Unpack the package's /etc/madash below ``root`` and point every /etc/madash path there.
+
+    The drop-in's [Service] lines are applied as systemd would: EnvironmentFile= is read
+    (a leading '-' makes it optional), LoadCredential=NAME:PATH is copied into a directory
+    of credentials named by $CREDENTIALS_DIRECTORY, and ExecStart= gives the command line.
+    """
     contents = read_deb(deb)
     moved = f"{root}{ETC}"
     for path, member in sorted(contents.members.items()):
@@ -58,14 +63,29 @@ def install_host(deb: Path, name: str, root: Path) -> HostFiles:
             data = data.replace(f"{ETC}/".encode(), f"{moved}/".encode())
         target.write_bytes(data)
         target.chmod(member.mode & 0o777)
-    dropin = (contents.members[DROPIN].data or b"").decode()
-    exec_start = [line for line in dropin.splitlines() if line.startswith("ExecStart=/")]
-    assert len(exec_start) == 1, dropin
-    argv = exec_start[0].removeprefix("ExecStart=").replace(ETC, moved).split()
+    dropin = (contents.members[DROPIN].data or b"").decode().replace(ETC, moved)
+    argv: list[str] = []
+    env: dict[str, str] = {}
+    for line in dropin.splitlines():
+        key, _, value = line.partition("=")
+        if key == "ExecStart" and value:
+            assert not argv, f"two ExecStart lines:\n{dropin}"
+            argv = value.split()
+        elif key == "EnvironmentFile":
+            env_file = Path(value.removeprefix("-"))
+            if env_file.exists() or not value.startswith("-"):
+                lines = env_file.read_text().splitlines()
+                env.update(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+        elif key == "LoadCredential":
+            credential, _, source = value.partition(":")
+            credentials = root / "credentials"
+            credentials.mkdir(exist_ok=True)
+            shutil.copyfile(source, credentials / credential)
+            (credentials / credential).chmod(0o400)
+            env["CREDENTIALS_DIRECTORY"] = str(credentials)
+    assert argv, dropin
     # $TELEGRAF_OPTS comes from /etc/default/telegraf, which InfluxData's package creates empty.
     argv = [word for word in argv if word != "$TELEGRAF_OPTS"]
-    env_file = Path(f"{root}{ETC}/telegraf.env").read_text()
-    env = dict(line.split("=", 1) for line in env_file.splitlines() if "=" in line and not line.startswith("#"))
     return HostFiles(name, root, tuple(argv[1:]), env)
 
 
