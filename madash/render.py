@@ -27,6 +27,8 @@ FILTERS: dict[str, Callable[[Any], str]] = {
     "telegraf": toml.telegraf,
     "telegraf_key": toml.telegraf_key,
     "telegraf_array": toml.telegraf_array,
+    "telegraf_secret": toml.telegraf_secret,
+    "telegraf_int": toml.integer,
     "yaml": yaml.scalar,
     "compose": yaml.compose,
     "grafana": yaml.grafana,

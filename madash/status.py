@@ -10,6 +10,8 @@ import contextlib
 import datetime as dt
 from dataclasses import asdict, dataclass
 
+from cryptography.hazmat.primitives import hashes
+
 from madash import times
 from madash.apt import state as repo_state
 from madash.pki import crypto
@@ -43,6 +45,8 @@ class SiteStatus:
     crl: CRLStatus
     hosts: tuple[CertStatus, ...]
     warnings: tuple[str, ...]
+    # What a browser shows for the site CA: compare it before trusting ca.crt.
+    ca_sha256: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -81,11 +85,12 @@ def site_status(site: Site, now: dt.datetime) -> SiteStatus:
     crl = _crl_status(site, now)
     names = sorted(set(index.hosts()) | set(site.config.hosts))
     hosts = tuple(_cert_status(index.current(Kind.CLIENT, name), "client", name, now) for name in names)
-    warnings = _warnings(ca, server, crl, hosts) + _repo_warnings(site, now)
-    return SiteStatus(site.config.site.name, ca, server, crl, hosts, tuple(warnings))
+    warnings = _warnings(ca, server, crl, hosts) + repo_warnings(site, now)
+    fingerprint = ca_cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    return SiteStatus(site.config.site.name, ca, server, crl, hosts, tuple(warnings), fingerprint)
 
 
-def _repo_warnings(site: Site, now: dt.datetime) -> list[str]:
+def repo_warnings(site: Site, now: dt.datetime) -> list[str]:
     """apt refuses a repository whose Release has passed its Valid-Until: the earliest suite decides."""
     untils = []
     for suite in repo_state.load(site.paths).suites.values():

@@ -31,6 +31,7 @@ from tests.conftest import NOW, Result, assert_one_line_error, run_cli, snapshot
 Edit = Callable[[str], str]
 Prepare = Callable[[Path], None]
 SECRET_VARIABLE = "${MADASH_INFLUXDB_PASSWORD}"
+SECRET_REFERENCE = "@{madash:influxdb_password}"
 
 
 def q(value: str) -> str:
@@ -249,6 +250,7 @@ FILE_CASES: list[tuple[str, Edit, str]] = [
     ("http twice", setting("http", qs("https://x.example/", "https://x.example/")), "twice"),
     ("http javascript", setting("http", qs("javascript:alert(1)")), "not an http"),
     ("http match variable", adding("internet", "http_match = " + q(SECRET_VARIABLE)), "holds '$'"),
+    ("http match secret", adding("internet", "http_match = " + q(SECRET_REFERENCE)), "holds '@{'"),
     ("http match newline", adding("internet", "http_match = " + q("a\nb")), "control character U+000A"),
     ("dns server name", setting("dns_servers", qs("dns.example")), "not an IP address"),
     ("dns server 0.0.0.0", setting("dns_servers", qs("0.0.0.0")), "unspecified"),
@@ -299,6 +301,7 @@ FILE_CASES: list[tuple[str, Edit, str]] = [
     ("tag key digit", host('tags = { "1a" = "x" }'), "invalid tag name"),
     ("tag key NUL", host('tags = { "k\\u0000" = "x" }'), "control character U+0000"),
     ("tag value variable", host("tags = { room = " + q(SECRET_VARIABLE) + " }"), "holds '$'"),
+    ("tag value secret", host("tags = { room = " + q(SECRET_REFERENCE) + " }"), "holds '@{'"),
     ("tag value exec", host("tags = { room = " + q('a"\n[[inputs.exec]]') + " }"), "control character U+000A"),
     ("tag value space", host('tags = { room = " office" }'), "invalid tag value"),
     ("tag value long", host("tags = { room = " + q("x" * 257) + " }"), "invalid tag value"),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from madash import __version__
+from madash.cli.parser import EXAMPLES, build_parser
 from madash.pki import store as certstore
 from madash.site.config import load_site
 from tests.conftest import NOW, Result, assert_one_line_error, run_cli, run_cli_read_only, snapshot
@@ -41,7 +44,8 @@ def test_init_then_list(tmp_path: Path, madash: Madash) -> None:
     listing = madash("--site", site, "list")
     assert listing.code == 0 and listing.err == ""
     assert listing.out.splitlines()[0] == "site: lab"
-    assert [line.split()[0] for line in listing.out.splitlines()[2:]] == ["ca", "server", "crl"]
+    assert listing.out.splitlines()[1].startswith("CA SHA-256 fingerprint: ")
+    assert [line.split()[0] for line in listing.out.splitlines()[3:]] == ["ca", "server", "crl"]
 
 
 def test_site_defaults_to_environment_then_cwd(tmp_path: Path, madash: Madash, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,3 +260,24 @@ def test_init_with_an_ipv6_server_and_no_name(tmp_path: Path, madash: Madash) ->
     assert result.code == 0, result.err
     assert load_site(tmp_path / "s").config.site.name == "madash site"
     assert load_site(tmp_path / "s").config.server.addresses == ("::1",)
+
+
+@pytest.mark.parametrize("command", sorted(EXAMPLES))
+def test_every_help_ends_with_examples_that_parse(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.rstrip().endswith(EXAMPLES[command][-1])
+    for example in EXAMPLES[command]:
+        # Each example as the shell would split it, up to a comment or a second command.
+        words = shlex.split(example.split("#")[0].split("&&")[0])
+        while "=" in words[0]:  # an environment assignment before the command
+            words.pop(0)
+        assert words[0] == "madash-build"
+        args = build_parser().parse_args(words[1:])
+        assert args.command == command
+
+
+def test_every_command_has_examples() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == set(EXAMPLES)

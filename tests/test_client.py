@@ -51,7 +51,7 @@ def test_package_layout_modes_and_conffiles(laptop: tuple[Site, bake.BakeResult]
     files = {path: (oct(m.mode), m.owner, m.group) for path, m in contents.members.items() if m.data is not None}
     assert files == {
         "/etc/madash/telegraf.conf": ("0o644", "root", "root"),
-        "/etc/madash/telegraf.env": ("0o600", "root", "root"),
+        "/etc/madash/influxdb-password": ("0o600", "root", "root"),
         "/etc/madash/tls/ca.crt": ("0o644", "root", "root"),
         "/etc/madash/tls/client.crt": ("0o644", "root", "root"),
         "/etc/madash/tls/client.key": ("0o600", "root", "root"),
@@ -72,8 +72,8 @@ def test_control_fields(laptop: tuple[Site, bake.BakeResult]) -> None:
     control = read_deb(result.path).control
     assert control["Package"] == "madash-client-laptop"
     assert control["Architecture"] == "all"
-    assert control["Depends"] == "telegraf, smartmontools, sudo"
-    assert control["Recommends"] == "lm-sensors, nvme-cli"
+    assert control["Depends"] == "telegraf, lm-sensors, smartmontools, sudo"
+    assert control["Recommends"] == "nvme-cli"
     assert control["Provides"] == control["Conflicts"] == "madash-client"
     assert control["Section"] == "admin" and control["Priority"] == "optional"
     assert control["Maintainer"].endswith("<madash@monitoring.invalid>")

@@ -66,11 +66,12 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
 
     key = chroot.stat(KEY)
     assert (oct(key.mode), key.owner, key.group) == ("0o640", "root", "telegraf")
-    env = chroot.stat("/etc/madash/telegraf.env")
+    env = chroot.stat("/etc/madash/influxdb-password")
     assert (oct(env.mode), env.owner, env.group) == ("0o600", "root", "root")
     assert chroot.run(["runuser", "-u", "telegraf", "--", "cat", KEY], check=False).returncode == 0
     assert (
-        chroot.run(["runuser", "-u", "telegraf", "--", "cat", "/etc/madash/telegraf.env"], check=False).returncode != 0
+        chroot.run(["runuser", "-u", "telegraf", "--", "cat", "/etc/madash/influxdb-password"], check=False).returncode
+        != 0
     )
     assert chroot.run(["runuser", "-u", "nobody", "--", "cat", KEY], check=False).returncode != 0
     assert chroot.read_text("/etc/telegraf/telegraf.conf") == stock_config
@@ -142,12 +143,49 @@ def test_purge_takes_back_only_what_it_added(telegraf_installed: Chroot, site_di
     assert chroot.file_list() == before
 
 
-def test_one_site_identity_per_machine(telegraf_installed: Chroot, site_dir: Path) -> None:
+def test_the_host_swap_and_the_old_package_s_purge_leave_the_new_one_intact(
+    telegraf_installed: Chroot, site_dir: Path
+) -> None:
+    """One site identity per machine: installing another host's package replaces the first
+    (apt resolves Conflicts by removing it first, which is done here by hand: apt cannot install
+    a local file inside this chroot; its conffiles stay, Replaces lets the new one take over the
+    shared paths), and purging the old one later takes nothing the new one needs, the docker
+    membership included. dpkg -i alone refuses the second package."""
     chroot = telegraf_installed
-    chroot.run(["dpkg", "-i", chroot.copy_in(bake(site_dir, "laptop"))])
-    refused = chroot.run(["dpkg", "-i", chroot.copy_in(bake(site_dir, "desktop"))], check=False)
-    assert refused.returncode != 0
-    assert "conflicts with madash-client" in refused.stderr
+    chroot.run(["dpkg", "-i", chroot.copy_in(bake(site_dir, "laptop", "docker"))])
+    desktop_deb = chroot.copy_in(bake(site_dir, "desktop", "docker"))
+    refused = chroot.run(["dpkg", "-i", desktop_deb], check=False)
+    assert refused.returncode != 0 and "conflicts with madash-client" in refused.stderr
+    chroot.run(["dpkg", "-r", "madash-client-laptop"])
+    chroot.run(["dpkg", "-i", desktop_deb])
+    laptop = chroot.run(["dpkg-query", "-W", "-f", "${Status}", "madash-client-laptop"]).stdout
+    assert laptop == "deinstall ok config-files"
+    desktop = chroot.run(["dpkg-query", "-W", "-f", "${Status}", "madash-client-desktop"]).stdout
+    assert desktop == "install ok installed"
+    chroot.run(["dpkg", "-P", "madash-client-laptop"])
+    assert "docker" in groups_of(chroot, "telegraf"), "the old package's purge took the new one's group"
+    assert chroot.read_text("/var/lib/madash-client-desktop/groups-added") == "docker\n"
+    assert chroot.read_text("/etc/madash/tls/client.crt") == (site_dir / "pki" / "clients" / "desktop.crt").read_text()
+    assert chroot.stat(KEY).group == "telegraf"
+    chroot.run(["dpkg", "-P", "madash-client-desktop"])
+    assert "docker" not in groups_of(chroot, "telegraf")
+    assert not chroot.exists("/var/lib/madash-client-desktop")
+
+
+def test_configure_without_the_telegraf_user_warns_and_succeeds(chroot: Chroot, site_dir: Path) -> None:
+    """A docker group but no telegraf user (Telegraf not installed yet, --force-depends): configure must
+    not fail under set -e; it says what to do."""
+    chroot.run(["groupadd", "--system", "docker"])
+    deb = chroot.copy_in(bake(site_dir, "laptop", "docker"))
+    result = chroot.run(["dpkg", "--force-depends", "-i", deb])
+    assert "user telegraf does not exist" in result.stderr
     status = chroot.run(["dpkg-query", "-W", "-f", "${Status}", "madash-client-laptop"]).stdout
     assert status == "install ok installed"
-    assert chroot.read_text("/etc/madash/tls/client.crt") == (site_dir / "pki" / "clients" / "laptop.crt").read_text()
+
+
+def test_an_admins_statoverride_on_the_key_is_kept(telegraf_installed: Chroot, site_dir: Path) -> None:
+    chroot = telegraf_installed
+    chroot.run(["dpkg-statoverride", "--add", "root", "root", "0600", KEY])
+    chroot.run(["dpkg", "-i", chroot.copy_in(bake(site_dir, "laptop"))])
+    key = chroot.stat(KEY)
+    assert (oct(key.mode), key.owner, key.group) == ("0o600", "root", "root")

@@ -92,12 +92,10 @@ def client_from_package(site: Site, host: str, where: Path) -> Client:
         paths[name] = where / name
         paths[name].write_bytes(member(contents, f"/etc/madash/tls/{name}"))
     paths["client.key"].chmod(0o600)
-    env = dict(
-        line.split("=", 1) for line in member(contents, "/etc/madash/telegraf.env").decode().splitlines() if "=" in line
-    )
+    password = member(contents, "/etc/madash/influxdb-password").decode()
     config = member(contents, "/etc/madash/telegraf.conf").decode()
     user = next(line.split('"')[1] for line in config.splitlines() if line.strip().startswith("username ="))
-    return Client(paths["client.crt"], paths["client.key"], paths["ca.crt"], (user, env["MADASH_INFLUXDB_PASSWORD"]))
+    return Client(paths["client.crt"], paths["client.key"], paths["ca.crt"], (user, password))
 
 
 def rewrite_stunnel_conf(text: str, work: Path, ports: dict[int, int]) -> str:

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("madash.deb",),
     ("madash.packages",),
     ("madash.apt",),
-    ("madash.bootstrap", "madash.status", "madash.progress", "madash.cli"),
+    ("madash.bootstrap", "madash.status", "madash.check", "madash.progress", "madash.cli"),
 ]
 MAX_LINES = 400
 

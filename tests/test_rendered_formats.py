@@ -9,6 +9,7 @@ format and means what the generator put there. Values that slip past the site mo
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import types
 from pathlib import Path
 
@@ -80,7 +81,9 @@ def test_client_files_read_back() -> None:
     by_path = files(spec)
     config = toml.parse(by_path["/etc/madash/telegraf.conf"])
     assert config["global_tags"] == {"rack": "r1", "room": 'office "A"'}
-    assert envfile.parse(by_path["/etc/madash/telegraf.env"]) == {"MADASH_INFLUXDB_PASSWORD": "pw-AbC_123"}
+    assert config["outputs"]["influxdb"][0]["password"] == "@{madash:influxdb_password}"
+    assert config["secretstores"]["docker"] == [{"id": "madash", "path": "${CREDENTIALS_DIRECTORY}"}]
+    assert by_path["/etc/madash/influxdb-password"] == "pw-AbC_123"
     dropin = systemd.parse(by_path["/lib/systemd/system/telegraf.service.d/madash.conf"])
     exec_start = [v for k, v in dropin["Service"] if k == "ExecStart"]
     assert exec_start[0] == "" and systemd.command(exec_start[1], {"TELEGRAF_OPTS": ""}) == [
@@ -122,7 +125,8 @@ def test_server_files_read_back() -> None:
         {"host": "laptop\nTrusted: yes"},
         {"maintainer": "A <a@example.org>\nEssential: yes"},
         {"writer_password": "pw\nINFLUXDB_DB=other"},
-        {"writer_password": "pw ${HOME}"},
+        {"writer_password": "pw\x7f"},
+        {"host_config": HostSection(tags=types.MappingProxyType({"room": "@{madash:influxdb_password}"}))},
         {"apt": AptIdentity(SOURCES["url"], b"", 'x::CaInfo "/tmp/evil"; //', shared=True)},
         {"host_config": HostSection(tags=types.MappingProxyType({"room": "${MADASH_INFLUXDB_PASSWORD}"}))},
         {"internet": InternetSection(http=("https://x/$MADASH_INFLUXDB_PASSWORD",))},
@@ -168,3 +172,23 @@ def test_hostile_server_values_stop_the_render(section: str, field: str, value: 
     with pytest.raises(RenderError):
         spec = server_spec(dataclasses.replace(inputs, config=config))
         deb822.format_paragraph(spec.control)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_unattended_upgrades_patterns_as_apt_reads_them(tmp_path: Path, shared: bool) -> None:
+    """apt-config (the reader unattended-upgrades goes through) sees exactly the host's suites as list items."""
+    apt = AptIdentity(SOURCES["url"], b"", "monitor.example.org", shared=shared)
+    by_path = files(client_spec(client_inputs(apt=apt)))
+    conf = tmp_path / "51madash"
+    conf.write_text(by_path["/etc/apt/apt.conf.d/51madash-unattended-upgrades"])
+    dumped = subprocess.run(["apt-config", "-c", str(conf), "dump"], capture_output=True, text=True, check=True).stdout
+    items = [line for line in dumped.splitlines() if line.startswith("Unattended-Upgrade::Origins-Pattern:: ")]
+    expected = ["host-laptop", *(["shared"] if shared else [])]
+    assert items == [f'Unattended-Upgrade::Origins-Pattern:: "label=madash,codename={s}";' for s in expected]
+    assert aptconf.parse(conf.read_text()) == {
+        f"Unattended-Upgrade::Origins-Pattern::{i}": f"label=madash,codename={s}" for i, s in enumerate(expected)
+    }
+
+
+def test_no_repository_no_unattended_upgrades_file() -> None:
+    assert "/etc/apt/apt.conf.d/51madash-unattended-upgrades" not in files(client_spec(client_inputs(apt=None)))

@@ -56,9 +56,19 @@ def test_an_injected_control_field_refuses_the_package() -> None:
         client_spec(inputs)
 
 
-def test_an_injected_env_variable_refuses_the_package() -> None:
+def test_an_injected_secret_reference_refuses_the_package() -> None:
+    # Telegraf would resolve it in a secret-typed option: a tag cannot be one, but the
+    # re-reading refuses any reference but the password's, wherever the filter let it through.
+    tags = types.MappingProxyType({"room": "@{madash:influxdb_password}"})
+    inputs = client_inputs(host_config=HostSection(features=(Feature.SMART,), tags=tags))
+    with naive_filters("telegraf"), pytest.raises(RereadError, match="secret reference"):
+        client_spec(inputs)
+
+
+def test_a_credential_with_a_newline_refuses_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("madash.formats.systemd.credential", lambda value: str(value).encode())
     inputs = client_inputs(writer_password="pw\nLD_PRELOAD=/tmp/evil.so", host_config=PLAIN)
-    with naive_filters("env"), pytest.raises(RereadError, match="LD_PRELOAD"):
+    with pytest.raises(RereadError, match="influxdb-password"):
         client_spec(inputs)
 
 

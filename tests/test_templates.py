@@ -21,7 +21,7 @@ from madash.resources import data_root
 TOML = {"toml", "toml_key", "toml_array", "toml_comment"}
 # Telegraf's configurations: its own filters refuse "$" Telegraf could expand; comments
 # are stripped before Telegraf substitutes anything, so TOML's comment filter suffices.
-TELEGRAF = {"telegraf", "telegraf_key", "telegraf_array", "toml_comment"}
+TELEGRAF = {"telegraf", "telegraf_key", "telegraf_array", "telegraf_secret", "telegraf_int", "toml_comment"}
 COMPOSE = {"compose", "yaml_comment"}
 GRAFANA = {"grafana", "yaml_comment"}
 STUNNEL = {"stunnel", "stunnel_section", "stunnel_comment"}
@@ -44,6 +44,7 @@ FORMATS: list[tuple[str, set[str]]] = [
     ("conf/apt/*.sources.j2", DEB822),
     ("conf/apt/Release.j2", DEB822),
     ("conf/apt/client-cert.conf.j2", APTCONF),
+    ("conf/apt/unattended-upgrades.conf.j2", APTCONF),
     ("debian/common/*", DEB822),
     ("debian/*/description.j2", DEB822),
     ("debian/client/sudoers.j2", SUDOERS),

@@ -233,6 +233,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_package(args: argparse.Namespace) -> int:
+    from madash.packages.extra import add_package
+
+    added = add_package(load_site(args.site), args.file)
+    print(f"{added.package} {added.version}: {shown(added.path)}")
+    if added.listed:
+        print(f"madash.toml: [repo] extra_packages now names {added.package}")
+    print("next: madash-build repo, which publishes it in the shared suite")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from madash import check
+
+    findings = check.check(load_site(args.site), now())
+    if args.json:
+        print(json.dumps([f.as_dict() for f in findings], indent=2))
+    elif not findings:
+        print("nothing needs doing")
+    for finding in findings if not args.json else ():
+        print(f"{finding.subject}: {one_line(finding.message)}\n    fix: {one_line(finding.fix)}")
+    return 1 if findings else 0
+
+
 def _print_status(report: SiteStatus) -> None:
     rows: list[tuple[str, ...]] = [("WHAT", "NAME", "SERIAL", "NOT AFTER", "STATUS")]
     rows.append(("ca", report.ca.name, report.ca.serial or "-", report.ca.not_after or "-", report.ca.status))
@@ -249,4 +273,5 @@ def _print_status(report: SiteStatus) -> None:
     for host in report.hosts:
         rows.append(("host", host.name, host.serial or "-", host.not_after or "-", host.status))
     print(f"site: {report.site}")
+    print(f"CA SHA-256 fingerprint: {report.ca_sha256}")
     print_table(rows)

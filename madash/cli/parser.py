@@ -29,6 +29,35 @@ Run '{PROG} COMMAND --help' for each command's options.
 
 DEBUG_HELP = "log every command madash runs, with its duration, and show a traceback on errors"
 
+# The end of every command's --help: what a newcomer would type. A test parses each one.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "init": ("madash-build --site ~/monitoring init --server 192.0.2.10,monitor.example.org --name 'home lab'",),
+    "revoke": ("madash-build revoke laptop && madash-build server",),
+    "renew": ("madash-build renew laptop && madash-build client laptop", "madash-build renew --server"),
+    "client": (
+        "madash-build client laptop --feature smart --feature sensors --tag room=office",
+        "madash-build client --all --jobs 4",
+    ),
+    "server": ("madash-build server", "madash-build server --refresh-crl"),
+    "repo": ("MADASH_REPO_PASSPHRASE=... madash-build repo",),
+    "list": ("madash-build list --json",),
+    "add-package": ("madash-build add-package ~/Downloads/telegraf_1.39.3-1_amd64.deb && madash-build repo",),
+    "check": ("madash-build --site /srv/madash check   # from cron: mails only when something needs doing",),
+}
+
+
+class Formatter(argparse.HelpFormatter):
+    """Paragraphs are filled to the terminal's width, except the examples, kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            if paragraph.startswith("examples:"):
+                paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs)
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line plus a hint, like every other error."""
@@ -172,4 +201,34 @@ def build_parser() -> Parser:
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=commands_module.cmd_list)
+
+    check_cmd = commands.add_parser(
+        "check",
+        parents=[common],
+        help="everything on the site that needs you, each with the command that fixes it",
+        description="List what needs the admin: secrets or the site readable by others; the CA, server or host "
+        "certificates and the CRL expiring or expired; hosts never baked; renewals and revocations not yet in a "
+        "baked package; packages baked but not published; repository signatures expiring; a missing repository "
+        "key. Read-only. Exit status: 0 when nothing needs doing, 1 when something does, 2 on bad input, so "
+        "that cron mails the output only when it matters.",
+    )
+    check_cmd.add_argument("--json", action="store_true", help="a JSON list of findings (what, subject, message, fix)")
+    check_cmd.set_defaults(func=commands_module.cmd_check)
+
+    add_package = commands.add_parser(
+        "add-package",
+        parents=[common],
+        help="copy a package that is not madash's own (such as InfluxData's telegraf) into dist/ for the shared suite",
+        description="Check FILE (a real .deb with valid control fields, not one of madash's packages, for an "
+        "architecture the repository publishes; for telegraf, the program and unit madash relies on), copy it "
+        "into dist/ and add its name to [repo] extra_packages in madash.toml. The next 'repo' publishes it in the "
+        "shared suite, so a host installs Telegraf and its madash package in one 'apt install'.",
+    )
+    add_package.add_argument("file", metavar="FILE", type=Path, help="the .deb to add")
+    add_package.set_defaults(func=commands_module.cmd_add_package)
+
+    for name, command in commands.choices.items():
+        examples = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
+        command.epilog = f"{command.epilog}\n\n{examples}" if command.epilog else examples
+        command.formatter_class = Formatter
     return parser

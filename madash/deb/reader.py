@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +26,12 @@ class DebContents:
     members: dict[str, DebMember]
 
 
-def read_deb(path: Path) -> DebContents:
-    """Everything a test or `repo` needs to know about a .deb, via python-debian."""
+def read_deb(path: Path, data: bytes | None = None) -> DebContents:
+    """Everything a test or `repo` needs to know about a .deb, via python-debian; from ``data``
+    when given (bytes already read and checked, so the file cannot change in between)."""
     from debian import debfile
 
-    deb = debfile.DebFile(str(path))
+    deb = debfile.DebFile(str(path)) if data is None else debfile.DebFile(fileobj=io.BytesIO(data))
     try:
         control_part = deb.control
         control = {str(k): str(v) for k, v in control_part.debcontrol().items()}

@@ -83,8 +83,11 @@ def _strip_comments(line: str, in_comment: bool) -> tuple[str, bool]:
 
 def parse(source: str) -> dict[str, str]:
     """The ``Name "value";`` statements madash writes, one a line, by name; anything else
-    (blocks, lists, unquoted values, repeats) is refused rather than guessed at."""
+    (blocks, unquoted values, repeats) is refused rather than guessed at. ``Name:: "value";``
+    appends to the list Name, as apt-config dump writes lists: its items come back as
+    Name::0, Name::1, ... in order."""
     options: dict[str, str] = {}
+    appended: dict[str, int] = {}
     in_comment = False
     for number, raw in enumerate(source.split("\n"), 1):
         check_safe(raw.replace("\t", " "), FORMAT)
@@ -96,6 +99,10 @@ def parse(source: str) -> dict[str, str]:
         if not statement:
             raise RenderError(f"{FORMAT} line {number}: not a single 'Name \"value\";' statement")
         name, value = statement.groups()
+        if name.endswith("::"):
+            index = appended.get(name.lower(), 0)
+            appended[name.lower()] = index + 1
+            name = f"{name}{index}"
         if name.lower() in (n.lower() for n in options):
             raise RenderError(f"{FORMAT} line {number}: {name} is set twice")
         options[name] = value

@@ -2,7 +2,8 @@
 
 Filters: ``systemd`` (a setting's whole value or a part of it, such as
 EnvironmentFile=), ``systemd_exec`` (the executable of ExecStart= and friends),
-``systemd_arg`` (one of their arguments) and ``systemd_comment``.
+``systemd_arg`` (one of their arguments) and ``systemd_comment``; ``credential`` (not
+a filter: the bytes of a LoadCredential= file).
 
 Sources (systemd's own code): conf-parser.c strips each line, skips "#"/";" lines,
 and joins a line ending in an odd number of backslashes with the next (the backslash
@@ -72,6 +73,15 @@ def executable(raw: object) -> str:
 
 def comment(raw: object) -> str:
     return _comment(raw, FORMAT)
+
+
+def credential(raw: object) -> bytes:
+    """A credential file for LoadCredential=: the secret's bytes exactly, as the service reads
+    them (no newline is stripped), so a control character can only be a mistake."""
+    checked = check_safe(text(raw, FORMAT), FORMAT)
+    if "\n" in checked or "\t" in checked:
+        refuse(FORMAT, "a credential holds a control character")
+    return checked.encode()
 
 
 def parse(source: str) -> dict[str, list[tuple[str, str]]]:

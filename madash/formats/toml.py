@@ -1,9 +1,11 @@
 """TOML: madash.toml, secrets.toml and Telegraf's configurations.
 
 Filters: ``toml`` (a basic string), ``toml_key`` (a bare or quoted key),
-``toml_array`` (an inline array of strings), ``toml_comment``; for Telegraf,
-``telegraf``, ``telegraf_key`` and ``telegraf_array``, which also refuse every
-``$`` that Telegraf could take for an environment variable (see telegraf_safe).
+``toml_array`` (an inline array of strings), ``toml_comment``, ``telegraf_int``
+(an integer); for Telegraf, ``telegraf``, ``telegraf_key`` and ``telegraf_array``,
+which also refuse every ``$`` that Telegraf could take for an environment variable
+and every ``@{`` it could take for a secret (see telegraf_safe), and
+``telegraf_secret``, the one secret reference madash writes on purpose.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ _SHORT = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': 
 # pattern is case-insensitive Go RE2, where [a-z] also matches U+017F (long s) and
 # U+212A (Kelvin sign) by simple case folding.
 _TELEGRAF_DOLLAR = re.compile(r"\$(?=[$_{A-Za-z\u017f\u212a])")
+# Telegraf resolves "@{store:key}" in its secret-typed options (passwords, tokens) from a
+# secret store; its own candidate pattern is @\{.+?:.+?}, so any "@{" is refused in a value.
+_TELEGRAF_SECRET = re.compile(r"@\{")
+# The one spelling of a reference madash writes itself: Telegraf's secretPattern.
+_SECRET_REFERENCE = re.compile(r"@\{\w+:\w+\}")
 
 
 def string(value: object) -> str:
@@ -88,7 +95,25 @@ def telegraf_safe(value: object) -> str:
             f"a value holds {raw[found.start() : found.start() + 2]!r} at offset {found.start()}, "
             "which Telegraf could expand from its environment",
         )
+    secret = _TELEGRAF_SECRET.search(raw)
+    if secret:
+        refuse("Telegraf TOML", f"a value holds '@{{' at offset {secret.start()}, which Telegraf reads as a secret")
     return raw
+
+
+def telegraf_secret(value: object) -> str:
+    """A secret reference madash writes on purpose, @{store:key}, and nothing else."""
+    raw = text(value, FORMAT)
+    if not _SECRET_REFERENCE.fullmatch(raw):
+        refuse("Telegraf TOML", f"{raw!r} is not a secret reference @{{store:key}}")
+    return string(raw)
+
+
+def integer(value: object) -> str:
+    """A TOML integer from a Python int (never a bool, which is an int to Python)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        refuse("TOML", f"{value!r} is not an integer")
+    return str(value)
 
 
 def telegraf(value: object) -> str:

@@ -7,23 +7,21 @@ of what gather() returned, so the same inputs always give the same package.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import hashlib
-import os
-import stat
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from madash import __version__, modes
 from madash.deb.maintscripts import assemble
 from madash.deb.spec import FileEntry, PackageSpec
-from madash.errors import SiteError, UsageError
+from madash.errors import UsageError
+from madash.formats import systemd
 from madash.packages import reread
 from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
 from madash.packages.common import copyright_file
+from madash.packages.snippets import Snippet, read_snippets
+from madash.packages.telegraf import CREDENTIAL, PASSWORD_REFERENCE, SECRET_STORE, TLS_DIR, telegraf_config
 from madash.pki.index import Index, IndexEntry, Kind, load_index
 from madash.pki.store import Leaf, load_leaf, read_pki_file
 from madash.render import render
@@ -36,30 +34,28 @@ from madash.site.values import url_host
 ETC = "/etc/madash"
 CONFIG = f"{ETC}/telegraf.conf"
 CONFIG_DIR = f"{ETC}/telegraf.d"
-ENV_FILE = f"{ETC}/telegraf.env"
-TLS_DIR = f"{ETC}/tls"
+PASSWORD_FILE = f"{ETC}/influxdb-password"
+# Shipped up to 0.x with the password as MADASH_INFLUXDB_PASSWORD, now a credential (PASSWORD_FILE).
+OLD_ENV_FILE = f"{ETC}/telegraf.env"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
-STATE_DIR = "/var/lib/madash-client"
+# Each package's state in /var/lib/PACKAGE: a purge of a swapped-out host's package touches only its own.
+STATE_PREFIX = "/var/lib/madash-client-"
+# Where versions before that kept the one record of group memberships.
+LEGACY_STATE = "/var/lib/madash-client/groups-added"
 APT_SOURCES = "/etc/apt/sources.list.d/madash.sources"
 APT_CONF = "/etc/apt/apt.conf.d/90madash-client-certificate"
+# After Debian's 50unattended-upgrades, whose Origins-Pattern list this appends to.
+UNATTENDED_CONF = "/etc/apt/apt.conf.d/51madash-unattended-upgrades"
 # apt fetches as the _apt user, which may not read Telegraf's copy of the key.
 APT_KEY = f"{TLS_DIR}/apt-client.key"
 # Conffiles only some features or settings ship: an upgrade without them must remove them.
-OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY)
+OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY, UNATTENDED_CONF, OLD_ENV_FILE)
 TELEGRAF = "telegraf"
-# A snippet is a few lines of Telegraf configuration; anything larger is a mistake.
-SNIPPET_MAX_BYTES = 64 * 1024
 
 
 def package_name(host: str) -> str:
     return f"madash-client-{host}"
-
-
-@dataclass(frozen=True)
-class Snippet:
-    name: str  # file name inside /etc/madash/telegraf.d
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -89,64 +85,6 @@ class ClientInputs:
 def output_url(site: Site) -> str:
     server = site.config.server
     return f"https://{url_host(server.addresses[0])}:{server.door_port}"
-
-
-def _snippet_files(directory: Path) -> list[Path]:
-    """The *.conf files of a snippet directory that is a real directory inside the site."""
-    try:
-        info = directory.lstat()
-    except FileNotFoundError:
-        return []
-    if stat.S_ISLNK(info.st_mode):
-        raise SiteError(f"{directory} is a symbolic link", hint="snippets/ must be a directory inside the site")
-    if not stat.S_ISDIR(info.st_mode):
-        return []
-    return sorted(directory.glob("*.conf"))
-
-
-def _read_snippet(path: Path) -> bytes:
-    """A regular file of bounded size: never a symlink out of the site, a FIFO that hangs, or a device."""
-    try:
-        # O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from hanging the open; fstat decides.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SiteError(
-                f"{path} is a symbolic link", hint="snippets must be regular files inside the site"
-            ) from None
-        raise SiteError(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SiteError(f"{path} is not a regular file", hint="snippets must be regular files inside the site")
-        if info.st_size > SNIPPET_MAX_BYTES:
-            raise SiteError(f"{path} is larger than {SNIPPET_MAX_BYTES // 1024} KiB")
-        return handle.read(SNIPPET_MAX_BYTES + 1)
-
-
-def read_snippets(site: Site, host: str, secrets: tuple[str, ...] = ()) -> tuple[Snippet, ...]:
-    """The site's extra Telegraf snippets for every host and for this one, checked before packaging.
-
-    Each must be TOML, and none may carry one of the site's secrets: snippets are
-    readable by Telegraf on the host, which holds only the writer's password.
-    """
-    found: list[Snippet] = []
-    for prefix, directory in (("site", site.paths.snippets), ("host", site.paths.host_snippets(host))):
-        for path in _snippet_files(directory):
-            data = _read_snippet(path)
-            try:
-                text = data.decode("utf-8")
-                tomllib.loads(text)
-            except UnicodeDecodeError:
-                raise SiteError(f"{path}: not UTF-8 text") from None
-            except tomllib.TOMLDecodeError as exc:
-                raise SiteError(f"{path}: {exc}", hint="fix the snippet, or move it out of snippets/") from None
-            if any(secret in text for secret in secrets) or "PRIVATE KEY" in text:
-                raise SiteError(
-                    f"{path} holds one of the site's secrets", hint="snippets go to hosts: never put a password in one"
-                )
-            found.append(Snippet(f"{prefix}-{path.name}", data))
-    return tuple(found)
 
 
 def gather(
@@ -188,45 +126,23 @@ def gather(
     )
 
 
-def telegraf_config(inputs: ClientInputs) -> str:
-    features = sorted(inputs.host_config.features)
-    return render(
-        "conf/telegraf/client.conf.j2",
-        {
-            "host": inputs.host,
-            "site_name": inputs.site_name,
-            "features": features,
-            "input_templates": [t for t in (FEATURES[f].template for f in features) if t],
-            "tags": dict(sorted(inputs.host_config.tags.items())),
-            "interval": inputs.host_config.interval,
-            "output_url": inputs.output_url,
-            "database": inputs.database,
-            "writer_user": inputs.writer_user,
-            "env_file": ENV_FILE,
-            "tls_ca": f"{TLS_DIR}/ca.crt",
-            "tls_cert": f"{TLS_DIR}/client.crt",
-            "tls_key": f"{TLS_DIR}/client.key",
-            "ups_server": inputs.host_config.ups_server,
-            "internet": inputs.internet,
-        },
-    )
-
-
 def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> list[FileEntry]:
     dropin = render(
         "debian/client/telegraf-dropin.conf.j2",
         {
             **context,
-            "env_file": ENV_FILE,
+            "credential": CREDENTIAL,
+            "credential_file": PASSWORD_FILE,
             "config": CONFIG,
             "config_dir": CONFIG_DIR,
             "net_raw": "CAP_NET_RAW" in {c for f in features for c in FEATURES[f].capabilities},
+            "after_docker": Feature.DOCKER in features,
         },
     )
-    env = render("debian/client/telegraf.env.j2", {**context, "password": inputs.writer_password})
     files = [
         FileEntry(CONFIG, telegraf_config(inputs).encode(), conffile=True),
-        FileEntry(ENV_FILE, env.encode(), modes.SECRET, conffile=True),
+        # The password alone, no newline: Telegraf's secret store takes the file's bytes as they are.
+        FileEntry(PASSWORD_FILE, systemd.credential(inputs.writer_password), modes.SECRET, conffile=True),
         FileEntry(f"{TLS_DIR}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS_DIR}/client.crt", inputs.cert_pem, conffile=True),
         # 0600 root at unpack; the tls-key snippet hands it to the telegraf group.
@@ -243,6 +159,8 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
         sources = sources_entry(apt, inputs.site_name, inputs.host)
         files.append(FileEntry(APT_SOURCES, sources.encode(), conffile=True))
         files.append(FileEntry(KEYRING, apt.keyring, conffile=True))
+        unattended = render("conf/apt/unattended-upgrades.conf.j2", {**context, "suites": _suites(inputs)})
+        files.append(FileEntry(UNATTENDED_CONF, unattended.encode(), conffile=True))
     if apt is not None and apt.https_host:
         apt_conf = render(
             "conf/apt/client-cert.conf.j2",
@@ -261,8 +179,10 @@ def _control(inputs: ClientInputs, features: list[Feature], context: dict[str, A
         "Architecture": "all",
         "Maintainer": inputs.maintainer,
         "Depends": ", ".join(depends),
-        # One site identity per machine: a second host's package is refused, not swapped in.
+        # One site identity per machine: a second host's package replaces the first (the host swap).
         "Conflicts": "madash-client",
+        # The swap's new package takes over the files of the old one (/etc/madash is every host's).
+        "Replaces": "madash-client",
         "Provides": "madash-client",
         "Section": "admin",
         "Priority": "optional",
@@ -289,8 +209,10 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))
     concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
     # apt-cache early: apt's cached copy of the package (0644, with the key) goes even if a later step
-    # of configure fails; state before the others: its teardown (purging /var/lib/madash-client) runs last.
-    concerns += ["apt-cache", "state", "tls-key", "groups", "telegraf-restart"]
+    # of configure fails; state before the others: its teardown (purging /var/lib/PACKAGE) runs last.
+    # Telegraf starts after groups has added its memberships (telegraf-start, postinst) and goes back
+    # to stock after groups has taken them back (telegraf-stock, postrm, earlier so later in teardown).
+    concerns += ["apt-cache", "state", "telegraf-stock", "tls-key", "groups", "telegraf-start"]
     telegraf_only = [f"{TLS_DIR}/client.key", *(f"{CONFIG_DIR}/{s.name}" for s in inputs.snippets)]
     keys = [{"path": path, "user": "root", "group": TELEGRAF, "mode": "0640"} for path in telegraf_only]
     if context["apt_https"]:
@@ -300,13 +222,20 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "keys": keys,
         "groups": sorted({g for f in features for g in FEATURES[f].groups}),
         "user": TELEGRAF,
-        "state_dir": STATE_DIR,
+        "state_dir": f"/var/lib/{name}",
+        "state_prefix": STATE_PREFIX,
+        "legacy_state": LEGACY_STATE,
         "service": "telegraf.service",
     }
     scripts = assemble(name, concerns, script_context)
     spec = PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
     _reread(spec, inputs, features)
     return spec
+
+
+def _suites(inputs: ClientInputs) -> list[str]:
+    """The suites HOST's apt source names: its own, and shared when the repository has one."""
+    return [suite_of_host(inputs.host), *([SHARED_SUITE] if inputs.apt and inputs.apt.shared else [])]
 
 
 def _expected_inputs(inputs: ClientInputs, features: list[Feature]) -> set[str]:
@@ -322,7 +251,8 @@ def _expected_inputs(inputs: ClientInputs, features: list[Feature]) -> set[str]:
 
 def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) -> None:
     """Read back every generated file of the package: refuse it if any says more than was meant."""
-    text = {f.path: f.data.decode() for f in spec.files if f.path in (CONFIG, ENV_FILE, DROPIN, APT_SOURCES, APT_CONF)}
+    generated = (CONFIG, DROPIN, APT_SOURCES, APT_CONF, UNATTENDED_CONF)
+    text = {f.path: f.data.decode() for f in spec.files if f.path in generated}
     host = inputs.host_config
     reread.telegraf(
         CONFIG,
@@ -334,14 +264,25 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
             "urls": [inputs.output_url],
             "database": inputs.database,
             "username": inputs.writer_user,
-            "password": "${MADASH_INFLUXDB_PASSWORD}",
+            "password": PASSWORD_REFERENCE,
         },
+        processors={"converter"} if Feature.SMART in features else set(),
+        secret_stores={"docker": SECRET_STORE},
+        variables={"CREDENTIALS_DIRECTORY"},
     )
-    reread.env_file(ENV_FILE, text[ENV_FILE], {"MADASH_INFLUXDB_PASSWORD": inputs.writer_password})
-    reread.unit(DROPIN, text[DROPIN], {"Service": {"EnvironmentFile", "ExecStart", "AmbientCapabilities"}})
+    password = next(f.data for f in spec.files if f.path == PASSWORD_FILE)
+    reread.credential(PASSWORD_FILE, password, inputs.writer_password)
+    reread.unit(
+        DROPIN, text[DROPIN],
+        {"Unit": {"After"}, "Service": {"LoadCredential", "ExecStart", "RestartSec", "AmbientCapabilities"}},
+    )  # fmt: skip
     if inputs.apt is not None:
-        suites = [suite_of_host(inputs.host), *([SHARED_SUITE] if inputs.apt.shared else [])]
+        suites = _suites(inputs)
         reread.sources(APT_SOURCES, text[APT_SOURCES], inputs.apt.url, suites, KEYRING)
+        patterns = {
+            f"Unattended-Upgrade::Origins-Pattern::{i}": f"label=madash,codename={s}" for i, s in enumerate(suites)
+        }
+        reread.apt_conf(UNATTENDED_CONF, text[UNATTENDED_CONF], patterns)
         if inputs.apt.https_host:
             prefix = f"Acquire::https::{inputs.apt.https_host}::"
             files = {"CaInfo": f"{TLS_DIR}/ca.crt", "SslCert": f"{TLS_DIR}/client.crt", "SslKey": APT_KEY}

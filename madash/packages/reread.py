@@ -11,6 +11,7 @@ this module knowing their layouts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -118,30 +119,74 @@ def stunnel_conf(
 
 
 def telegraf(path: str, text: str, *, tags: Mapping[str, str], agent: Mapping[str, object], inputs: Collection[str],
-             outputs: Mapping[str, object] | None) -> None:  # fmt: skip
-    """A Telegraf configuration: its tags, agent values and output as meant, and exactly the inputs meant.
+             outputs: Mapping[str, object] | None, processors: Collection[str] = (),
+             secret_stores: Mapping[str, str] | None = None, variables: Collection[str] = ()) -> None:  # fmt: skip
+    """A Telegraf configuration: its tags, agent values and output as meant, exactly the inputs,
+    processors and secret stores meant (``secret_stores``: plugin name -> id).
 
-    Nothing may reach Telegraf's ${VAR} expansion but the writer's password reference.
+    Nothing may reach Telegraf's ${VAR} expansion but ``variables``, and no secret reference
+    "@{...}" but the output's password.
     """
     document = _parse(path, toml.parse, text)
     top = {"agent", "inputs"} | ({"global_tags"} if tags or "global_tags" in document else set())
     top |= {"outputs"} if outputs is not None else set()
+    top |= {"processors"} if processors else set()
+    top |= {"secretstores"} if secret_stores else set()
     _keys(path, "tables", document, top, top - {"global_tags"})
     _equal(path, "global tags", dict(document.get("global_tags", {})), dict(tags))
     for key, value in agent.items():
         _equal(path, f"agent.{key}", document["agent"].get(key), value)
-    plugins = document["inputs"]
-    _keys(path, "inputs", plugins, inputs, inputs)
-    for name, instances in plugins.items():
-        _equal(path, f"a number of [[inputs.{name}]] tables", len(instances), 1)
+    for table, names in (("inputs", inputs), ("processors", processors)):
+        plugins = document.get(table, {})
+        _keys(path, table, plugins, names, names)
+        for name, instances in plugins.items():
+            _equal(path, f"a number of [[{table}.{name}]] tables", len(instances), 1)
+    if secret_stores:
+        stores = document["secretstores"]
+        _keys(path, "secret stores", stores, secret_stores, secret_stores)
+        for name, store_id in secret_stores.items():
+            _equal(path, f"the ids of [[secretstores.{name}]]", [s.get("id") for s in stores[name]], [store_id])
+    password = None
     if outputs is not None:
         _keys(path, "outputs", document["outputs"], {"influxdb"}, {"influxdb"})
         (influxdb,) = document["outputs"]["influxdb"]
         for key, value in outputs.items():
             _equal(path, f"outputs.influxdb.{key}", influxdb.get(key), value)
-    references = text.count("${")
-    if references != text.count("${MADASH_INFLUXDB_PASSWORD}"):
-        raise _refuse(path, "references an environment variable other than the writer's password")
+        password = influxdb.get("password")
+    # Telegraf resolves "@{store:key}" in values (comments are gone by then): one is meant.
+    references = [v for v in _strings(document) if "@{" in v]
+    if references not in ([], [password]):
+        raise _refuse(path, "holds a secret reference other than the output's password")
+    # Every "$" Telegraf could expand (formats.toml's rule) must be a ${NAME} meant.
+    for found in _EXPANDABLE.finditer(text):
+        named = _VARIABLE.match(text, found.start())
+        if not named or named[1] not in variables:
+            allowed = ", ".join(sorted(variables)) or "none"
+            raise _refuse(path, f"references an environment variable other than {allowed}")
+
+
+_EXPANDABLE = re.compile(r"\$(?=[$_{A-Za-z\u017f\u212a])")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _strings(value: object) -> Iterable[str]:
+    """Every string of a parsed document, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def credential(path: str, data: bytes, expected: str) -> None:
+    """A systemd credential file holding one secret: exactly its bytes, no newline, no control character."""
+    _equal(path, "the content", data, expected.encode())
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in expected):
+        raise _refuse(path, "holds a control character")
 
 
 def compose(

@@ -18,6 +18,7 @@ from madash.fsutil import site_lock
 from madash.packages import reread
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.common import copyright_file
+from madash.packages.telegraf import input_interval
 from madash.pki import crypto, store
 from madash.pki.index import Kind, load_index
 from madash.pki.store import load_leaf, read_pki_file
@@ -25,10 +26,13 @@ from madash.render import render
 from madash.resources import data_root
 from madash.site import credentials
 from madash.site.config import Site, SiteConfig
+from madash.site.features import Feature
 from madash.site.values import url_host
 
 PACKAGE = "madash-server"
 ETC = "/etc/madash-server"
+# The probe's agent interval; its probes run on the internet feature's own (input_interval).
+PROBE_INTERVAL = "10s"
 TLS = f"{ETC}/tls"
 ENV_FILE = f"{ETC}/madash.env"
 STUNNEL_CONF = f"{ETC}/stunnel.conf"
@@ -112,6 +116,8 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "images": IMAGES,
         "probe": config.internet.enabled,
         "internet": config.internet,
+        "intervals": {"internet": input_interval(Feature.INTERNET, PROBE_INTERVAL)},
+        "probe_interval": PROBE_INTERVAL,
         "listen": server.listen_addresses(),
         "door_port": server.door_port,
         "grafana_port": server.grafana_port,
@@ -256,6 +262,7 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
             probe, text[probe], tags={}, agent={"hostname": "madash-probe"},
             inputs={name for name, targets in present.items() if targets},
             outputs={"urls": ["http://influxdb:8086"], "database": influx.database, "username": influx.writer_user},
+            variables={"MADASH_INFLUXDB_PASSWORD"},
         )  # fmt: skip
     fields = {"Package": spec.name, "Version": "0", "Installed-Size": str(spec.installed_size_kib()), **spec.control}
     reread.control(f"{spec.name}'s control file", spec.control_text("0"), fields)

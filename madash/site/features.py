@@ -38,6 +38,10 @@ class FeatureSpec:
     capabilities: tuple[str, ...] = ()  # AmbientCapabilities of telegraf.service
     sudoers: bool = False  # ships debian/client/sudoers.j2
     clashes: frozenset[Feature] = frozenset()
+    # A busy host's metrics per gather of the feature's inputs (the buffer is sized from it).
+    metrics: int = 0
+    # The shortest interval the inputs run at: above their deadlines, so gathers never overlap.
+    min_interval_s: int = 0
 
 
 _SMART_GRANTS = (
@@ -50,6 +54,10 @@ _DOCKER_GRANTS = (
     "controls the host. Purge takes back only the memberships the package added"
 )
 
+# metrics: what a busy host gives per gather, generously: smart 8 disks of ~25 attributes,
+# sensors a few chips of ~10 readings, docker ~40 containers of 7 measurements, nvidia 4 GPUs.
+# min_interval_s: smart's 30 s smartctl deadline, the probes' 10 s ping/HTTP deadlines, the
+# others' 5 s timeouts, each well under its interval.
 FEATURES: dict[Feature, FeatureSpec] = {
     spec.feature: spec
     for spec in (
@@ -63,15 +71,21 @@ FEATURES: dict[Feature, FeatureSpec] = {
             depends=("sudo", "smartmontools"),
             recommends=("nvme-cli",),
             sudoers=True,
+            metrics=200,
+            min_interval_s=60,
         ),
         FeatureSpec(
             Feature.SENSORS,
             help="lm-sensors",
             collects="lm-sensors temperatures, fans, voltages",
-            grants="nothing (Recommends lm-sensors)",
+            grants="nothing (Depends on lm-sensors)",
             template="sensors",
             inputs=("sensors",),
-            recommends=("lm-sensors",),
+            # Not a Recommends: Telegraf's sensors input fails its Init without the `sensors`
+            # program, and an Init error stops Telegraf whatever startup_error_behavior says.
+            depends=("lm-sensors",),
+            metrics=40,
+            min_interval_s=10,
         ),
         FeatureSpec(
             Feature.NVIDIA,
@@ -80,6 +94,8 @@ FEATURES: dict[Feature, FeatureSpec] = {
             grants="nothing",
             template="nvidia",
             inputs=("nvidia_smi",),
+            metrics=4,
+            min_interval_s=10,
         ),
         FeatureSpec(
             Feature.DOCKER,
@@ -89,6 +105,8 @@ FEATURES: dict[Feature, FeatureSpec] = {
             template="docker",
             inputs=("docker",),
             groups=("docker",),
+            metrics=300,
+            min_interval_s=10,
         ),
         FeatureSpec(
             Feature.UPS,
@@ -97,6 +115,8 @@ FEATURES: dict[Feature, FeatureSpec] = {
             grants="nothing",
             template="ups",
             inputs=("apcupsd",),
+            metrics=1,
+            min_interval_s=10,
         ),
         FeatureSpec(
             Feature.INTERNET,
@@ -106,6 +126,8 @@ FEATURES: dict[Feature, FeatureSpec] = {
             template="internet",
             inputs=("ping", "http_response", "dns_query"),
             capabilities=("CAP_NET_RAW",),
+            metrics=0,  # counted from madash.toml's [internet] targets
+            min_interval_s=30,
         ),
         FeatureSpec(
             Feature.VM,
@@ -139,7 +161,10 @@ def cli_help() -> str:
     return "features: " + ", ".join(f"{s.feature} ({s.help})" for s in FEATURES.values())
 
 
-BASE_INPUTS = ("cpu", "mem", "swap", "system", "kernel", "processes", "disk", "diskio", "net", "netstat")
+BASE_INPUTS = ("cpu", "mem", "swap", "system", "kernel", "processes", "disk", "diskio", "net", "netstat", "internal")
+# The always-on inputs' metrics per gather on a busy host: 65 cpu (64 cores and the total),
+# 10 file systems, 10 disks, 6 interfaces, 20 of Telegraf's own (internal), the rest one each.
+BASE_METRICS = 120
 BASE_COLLECTS = ", ".join(BASE_INPUTS)
 
 

@@ -225,6 +225,13 @@ def check_interval(value: str) -> str:
     return value
 
 
+def interval_seconds(value: str) -> int:
+    """A checked interval in seconds."""
+    match = _INTERVAL_RE.fullmatch(check_interval(value))
+    assert match is not None  # check_interval refused anything else
+    return int(match[1]) * _INTERVAL_SECONDS[match[2]]
+
+
 def check_days(value: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise UsageError(f"{value} is not a number of days from {low} to {high}")
@@ -297,10 +304,13 @@ def check_tag_key(key: str) -> str:
 
 
 def check_no_variable(value: str, what: str) -> str:
-    # Telegraf expands ${VAR} and $VAR in its configuration from its environment, which holds the writer
-    # password: no user string may carry a '$'.
+    # Telegraf expands ${VAR} and $VAR in its configuration from its environment, and resolves
+    # @{store:key} from its secret stores, which hold the writer password: no user string may
+    # carry a '$' or an '@{'.
     if "$" in value:
         raise UsageError(f"{what} {value!r} holds '$', which Telegraf would expand from its environment")
+    if "@{" in value:
+        raise UsageError(f"{what} {value!r} holds '@{{', which Telegraf would read as a secret reference")
     return value
 
 
