@@ -57,14 +57,18 @@ VM_ALL = tuple(f for f in NAMES if f not in FEATURES[Feature.VM].clashes)
 CONFIGS: dict[str, tuple[str, ...]] = {"base": (), **{f: (f,) for f in NAMES}, "all": ALL, "vm-all": VM_ALL}
 SNIPPETS = "snippets"
 CONFIGS[SNIPPETS] = ("internet",)
-SITE_SNIPPET = "[[inputs.internal]]\n  collect_memstats = false\n"
-HOST_SNIPPET = '[[inputs.x509_cert]]\n  sources = ["/etc/madash/tls/client.crt"]\n'
+# Each under a measurement name of its own, so that the read-back tells them apart.
+SITE_SNIPPET = '[[inputs.x509_cert]]\n  name_override = "site_snippet"\n  sources = ["/etc/madash/tls/ca.crt"]\n'
+HOST_SNIPPET = '[[inputs.x509_cert]]\n  name_override = "host_snippet"\n  sources = ["/etc/madash/tls/client.crt"]\n'
 # What each input writes, for the read-back; the probes' targets all answer here.
 MEASUREMENTS = {
     "smart": {"smart_device"}, "sensors": {"sensors"}, "nvidia": {"nvidia_smi"}, "docker": {"docker"},
     "ups": {"apcupsd"}, "internet": {"ping", "http_response", "dns_query"}, "vm": set(),
 }  # fmt: skip
 PLUGINS = {str(f): set(spec.inputs) for f, spec in FEATURES.items()}
+# The always-on inputs' measurements: each input's own name, but inputs.internal writes internal_agent,
+# internal_gather, internal_write... (internal_agent always).
+BASE_MEASUREMENTS = {"internal_agent" if name == "internal" else name for name in BASE_INPUTS}
 
 
 def missing_here(feature: str) -> str | None:
@@ -187,7 +191,7 @@ def _run_once(stack: Stack, config: str, version: str) -> OnceResult:
     left_out = tuple(sorted(p for f in CONFIGS[config] if f in MISSING for p in PLUGINS[f]))
     argv = list(host.argv)
     if left_out:
-        kept = sorted({*BASE_INPUTS, *(p for f in CONFIGS[config] for p in PLUGINS[f]), "internal", "x509_cert"}
+        kept = sorted({*BASE_INPUTS, *(p for f in CONFIGS[config] for p in PLUGINS[f]), "x509_cert"}
                       - set(left_out))  # fmt: skip
         argv += ["--input-filter", ":".join(kept)]
     once = run(binary, [*argv, "--once"], host.env)
@@ -221,9 +225,9 @@ def test_once_gathers_and_writes_through_the_door(
     log = result.once.stderr + result.once.stdout
     assert result.once.returncode == 0, log
     assert problems(log) == []
-    expected = set(BASE_INPUTS) | {m for f in CONFIGS[config] if f not in MISSING for m in MEASUREMENTS[f]}
+    expected = BASE_MEASUREMENTS | {m for f in CONFIGS[config] if f not in MISSING for m in MEASUREMENTS[f]}
     if config == SNIPPETS:
-        expected |= {"internal_agent", "x509_cert"}
+        expected |= {"site_snippet", "host_snippet"}
     assert expected <= result.measurements, f"missing in InfluxDB: {sorted(expected - result.measurements)}"
 
 
