@@ -75,7 +75,8 @@ def install_host(deb: Path, name: str, root: Path) -> HostFiles:
             env_file = Path(value.removeprefix("-"))
             if env_file.exists() or not value.startswith("-"):
                 lines = env_file.read_text().splitlines()
-                env.update(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+                pairs = (line.partition("=") for line in lines if "=" in line and not line.startswith("#"))
+                env.update((name, setting) for name, _, setting in pairs)
         elif key == "LoadCredential":
             credential, _, source = value.partition(":")
             credentials = root / "credentials"
