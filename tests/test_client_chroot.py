@@ -85,7 +85,16 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
     dropin = chroot.read_text(DROPIN)
     exec_start = next(line for line in dropin.splitlines() if line.startswith("ExecStart=/"))
     argv = exec_start.removeprefix("ExecStart=").replace(" $TELEGRAF_OPTS", "").split()
-    checked = chroot.run(["runuser", "-u", "telegraf", "--", argv[0], "config", "check", *argv[1:]])
+    # What systemd does for each LoadCredential=NAME:PATH: a copy only the service's user can read,
+    # in the directory $CREDENTIALS_DIRECTORY names.
+    credentials = "/run/credentials/telegraf.service"
+    chroot.run(["install", "-d", "-m", "0500", "-o", "telegraf", credentials])
+    for line in dropin.splitlines():
+        if line.startswith("LoadCredential="):
+            name, _, source = line.removeprefix("LoadCredential=").partition(":")
+            chroot.run(["install", "-m", "0400", "-o", "telegraf", source, f"{credentials}/{name}"])
+    as_service = ["runuser", "-u", "telegraf", "--", "env", f"CREDENTIALS_DIRECTORY={credentials}"]
+    checked = chroot.run([*as_service, argv[0], "config", "check", *argv[1:]])
     assert "Loading config: /etc/madash/telegraf.d/host-extra.conf" in checked.stderr, checked.stderr
     assert " E! " not in checked.stderr, checked.stderr
 
