@@ -639,10 +639,13 @@ def test_data_set_matches_the_telegraf_templates(dataset: Dataset) -> None:
     for feature, plugins in FEATURE_PLUGINS.items():
         template = inputs / f"{feature}.conf.j2"
         text = template.read_text() if template.exists() else ""
-        assert tuple(re.findall(r"^\[\[inputs\.(\w+)\]\]", text, re.M)) == plugins, feature
+        # inputs.internal (Telegraf's own health: buffer, drops) is in the base template but not yet in the
+        # data set nor on a dashboard.
+        found = tuple(p for p in re.findall(r"^\[\[inputs\.(\w+)\]\]", text, re.M) if p != "internal")
+        assert found == plugins, feature
     base = (inputs / "base.conf.j2").read_text()
     assert re.search(r"report_active = true", base), "usage_active needs cpu report_active"
-    assert re.search(r"ignore_protocol_stats = true", base), "the data set has no net interface=all series"
+    assert re.search(r'interface = \["all", "lo", "veth\*"\]', base), "the data set has no net interface=all series"
     assert re.search(r"attributes = true", (inputs / "smart.conf.j2").read_text()), "smart_attribute needs attributes"
     assert re.search(r'method = "native"', (inputs / "internet.conf.j2").read_text())
     probe = (ROOT / "conf" / "telegraf" / "probe.conf.j2").read_text()
