@@ -42,6 +42,7 @@ __all__ = [
     "boot_network",
     "boot_tarball",
     "client_machine",
+    "remove_stale_machines",
     "server_machine",
 ]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,8 @@ from madash.apt import publish as repo
 from madash.bootstrap import init_site
 from madash.site import credentials
 from madash.site.config import load_site
-from tests.boot import SERVER_ADDRESS, Machine
+from tests.boot import SERVER_ADDRESS, Machine, remove_stale_machines
+from tests.chroot import default_parent
 from tests.conftest import run_cli, set_repo
 from tests.standin import build_standin_telegraf
 from tests.standin.docker import build_standin_docker
@@ -233,7 +235,7 @@ def test_apt_install_starts_telegraf_within_30_s(client: Machine) -> None:
     deadline = installed + 30
     while not active() and time.monotonic() < deadline:
         time.sleep(0.5)
-    state = client.show("telegraf.service", "ActiveState", "SubState", "Result")
+    state = client.show("telegraf.service", "ActiveState", "SubState", "Result", "UnitFileState")
     assert active(), f"telegraf.service {state} 30 s after the install:\n{client.journal('telegraf.service')}"
 
 
@@ -352,3 +354,23 @@ def test_purge_leaves_nothing_of_madash(client: Machine) -> None:
     status = client.read_text(f"/proc/{shown['MainPID']}/status")
     groups = next(line for line in status.splitlines() if line.startswith("Groups:")).split()[1:]
     assert docker_gid not in groups, f"the running Telegraf still holds the docker group: {groups}"
+
+
+def run_command(argv: list[str]) -> None:
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def test_leftovers_of_a_killed_run_are_removed() -> None:
+    # pid 4194304 is above the kernel's pid_max (2^22): no process has it, as none has a killed run's.
+    dead = f"madash-boot-{2**22}-"
+    netns = Path("/run/netns") / f"{dead}1-server"
+    machine = default_parent() / f"{dead}madash-client-x"
+    machine.mkdir()
+    run_command(["ip", "netns", "add", netns.name])
+    try:
+        remove_stale_machines()
+        assert not machine.exists() and not netns.exists()
+    finally:
+        shutil.rmtree(machine, ignore_errors=True)
+        if netns.exists():
+            run_command(["ip", "netns", "delete", netns.name])
