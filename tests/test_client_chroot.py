@@ -1,9 +1,9 @@
 """A client package's life on a real Debian 12 system: install, upgrade, remove, purge.
 
-Real dpkg, sudo, systemd-analyze and adduser inside an mmdebstrap chroot. Telegraf
-itself cannot be had here (InfluxData's repository is out of reach), so the
-stand-in from tests/standin takes its place: same name, user, paths and unit;
-its binary only checks that the configuration it is given parses.
+Real dpkg, sudo, systemd-analyze and adduser inside an mmdebstrap chroot. InfluxData's
+telegraf package cannot be had here (its repository is out of reach), so the
+package from tests/standin takes its place: same name, user, paths and unit, around
+the real telegraf binary built with madash's plugins (scripts/build-telegraf).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
 
     snippet = site_dir / "snippets" / "laptop" / "extra.conf"
     snippet.parent.mkdir(parents=True)
-    snippet.write_text("[[inputs.file]]\n  files = []\n")
+    snippet.write_text('[[inputs.x509_cert]]\n  sources = ["/etc/madash/tls/client.crt"]\n')
     first = chroot.copy_in(bake(site_dir, "laptop", "smart", "docker", "internet"))
     chroot.run(["dpkg", "-i", first])
     assert chroot.exists("/etc/madash/telegraf.d/host-extra.conf")
@@ -77,12 +77,16 @@ def test_install_upgrade_remove_purge(telegraf_installed: Chroot, site_dir: Path
     assert "docker" in groups_of(chroot, "telegraf")
 
     # systemd accepts telegraf.service with madash's drop-in, and the ExecStart it
-    # sets up runs: Telegraf parses madash's configuration as the telegraf user.
+    # sets up loads: real Telegraf reads madash's configuration and the snippet as the
+    # telegraf user and initialises every plugin (config check gathers nothing, so the
+    # internet probes contact no one).
     chroot.run(["systemd-analyze", "verify", "telegraf.service"])
     dropin = chroot.read_text(DROPIN)
     exec_start = next(line for line in dropin.splitlines() if line.startswith("ExecStart=/"))
     argv = exec_start.removeprefix("ExecStart=").replace(" $TELEGRAF_OPTS", "").split()
-    chroot.run(["runuser", "-u", "telegraf", "--", *argv, "--test"])
+    checked = chroot.run(["runuser", "-u", "telegraf", "--", argv[0], "config", "check", *argv[1:]])
+    assert "Loading config: /etc/madash/telegraf.d/host-extra.conf" in checked.stderr, checked.stderr
+    assert " E! " not in checked.stderr, checked.stderr
 
     # sudo: exactly the smartctl commands of Telegraf's smart input, nothing else.
     chroot.run(["visudo", "-c"])

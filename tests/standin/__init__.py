@@ -2,18 +2,21 @@
 
 InfluxData's telegraf package is not in Debian and its repository is out of
 reach, so the chroot tests install ``build_standin_telegraf``'s package in its
-place. It mirrors what madash relies on in the real one: the package name, the
+place: the real telegraf binary (built from its Go module by
+scripts/build-telegraf with madash's plugins, see tests/telegraf_build.py)
+wrapped as InfluxData wraps it: the package name, Architecture amd64, the
 ``telegraf`` system user and group, /etc/telegraf/telegraf.conf (a conffile),
 /etc/telegraf/telegraf.d, /etc/default/telegraf as the unit's environment file,
-and /lib/systemd/system/telegraf.service with the real ExecStart line.
-/usr/bin/telegraf is a Python script that parses its configuration with tomllib
-and fails, naming the file, on a TOML error (see files/telegraf.py).
+/var/log/telegraf, and InfluxData's telegraf.service (scripts/telegraf.service
+at v1.32.3 and v1.39.3, identical) with a postinst that enables the unit and
+never starts it on a fresh install (scripts/deb/post-install.sh).
 
 Known differences from InfluxData's package, none of which madash depends on:
-the binary knows no plugin or option names; Architecture is ``all`` and it
-depends on python3; the unit file is shipped under /lib/systemd/system rather
-than copied there by postinst; systemd enablement uses dh_installsystemd's
-snippets rather than InfluxData's systemctl/SysV branches (see files/postinst).
+the binary has only madash's plugins (a custom build); the unit file is shipped
+under /lib/systemd/system rather than copied there by postinst; telegraf.conf is
+the conffile itself rather than a copy of telegraf.conf.sample; systemd
+enablement uses dh_installsystemd's snippets rather than InfluxData's
+systemctl/SysV branches (see files/postinst); no /var/lib/telegraf state file.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.telegraf_build import OLDEST, telegraf_binary
 
 __all__ = ["build_standin_telegraf", "build_tree"]
 
@@ -37,7 +42,6 @@ _PAYLOAD: tuple[tuple[str, str, int], ...] = (
     ("etc/telegraf/telegraf.conf", "telegraf.conf", 0o644),
     ("etc/logrotate.d/telegraf", "logrotate", 0o644),
     ("lib/systemd/system/telegraf.service", "telegraf.service", 0o644),
-    ("usr/bin/telegraf", "telegraf.py", 0o755),
 )
 # Directories shipped even when empty: telegraf.d is where drop-ins go.
 _EMPTY_DIRS = ("etc/telegraf/telegraf.d",)
@@ -47,15 +51,14 @@ _SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 _CONTROL = """\
 Package: telegraf
 Version: {version}
-Architecture: all
+Architecture: amd64
 Maintainer: madash tests <madash@localhost>
-Depends: python3 (>= 3.11)
 Section: net
 Priority: optional
 Homepage: https://github.com/influxdata/telegraf
 Description: stand-in for InfluxData's Telegraf, for madash's tests
  The same package name, user, paths and systemd unit as InfluxData's
- telegraf package. /usr/bin/telegraf only checks its configuration files.
+ telegraf package, around a real telegraf built with madash's plugins only.
 """
 
 
@@ -71,17 +74,17 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     path.chmod(mode)
 
 
-def build_standin_telegraf(out_dir: Path, version: str = "1.28.0-1") -> Path:
-    """Build telegraf_<version>_all.deb into ``out_dir`` and return its path."""
+def build_standin_telegraf(out_dir: Path, version: str = f"{OLDEST}-1") -> Path:
+    """Build telegraf_<version>_amd64.deb around the real telegraf of that upstream version; return its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    deb = out_dir / f"telegraf_{version.split(':', 1)[-1]}_all.deb"
+    deb = out_dir / f"telegraf_{version.split(':', 1)[-1]}_amd64.deb"
+    # Same bytes for the same version: the binary is built with -trimpath from a fixed module version.
+    payload = [(target, (FILES / source).read_bytes(), mode) for target, source, mode in _PAYLOAD]
+    payload.append(("usr/bin/telegraf", telegraf_binary(_upstream(version)).read_bytes(), 0o755))
     with tempfile.TemporaryDirectory(prefix="standin-telegraf-") as scratch:
         tree = Path(scratch) / "tree"
         md5sums = []
-        for target, source, mode in _PAYLOAD:
-            data = (FILES / source).read_bytes()
-            if source == "telegraf.py":
-                data = data.replace(b'VERSION = "@VERSION@"', f'VERSION = "{_upstream(version)}"'.encode())
+        for target, data, mode in sorted(payload):
             _write(tree / target, data, mode)
             if not target.startswith("etc/"):
                 # md5sums is dpkg's integrity list (dpkg --verify), not a security check.
