@@ -141,9 +141,13 @@ class Machine:
     def _boot(self, netns: str) -> None:
         started = time.monotonic()
         self._log = self.log_path.open("wb")
+        # --capability=CAP_IPC_LOCK: nspawn leaves it out of the container's bounding set, and without it
+        # mlock() failed with EPERM here in every process systemd started, even within LimitMEMLOCK (Telegraf's
+        # memguard then panics on the first secret). A real host's PID 1 holds it: so does this one.
         self._nspawn = subprocess.Popen(
-            ["systemd-nspawn", "--register=no", "--keep-unit", "--boot", f"--directory={self.root}",
-             f"--machine={self.name}", f"--network-namespace-path={_NETNS_DIR / netns}", "--console=pipe"],
+            ["systemd-nspawn", "--capability=CAP_IPC_LOCK", "--register=no", "--keep-unit", "--boot",
+             f"--directory={self.root}", f"--machine={self.name}",
+             f"--network-namespace-path={_NETNS_DIR / netns}", "--console=pipe"],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=_ENV,
             preexec_fn=_die_with_parent,
         )  # fmt: skip
@@ -252,12 +256,12 @@ class Machine:
         out = self.run(["journalctl", "--no-pager", "--lines=1", "--show-cursor", "--quiet"]).stdout
         return out.rsplit("-- cursor: ", 1)[-1].strip()
 
-    def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> float:
-        """Poll ``check()`` until it is true; return the seconds it took, or fail naming ``what``."""
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float, detail: Callable[[], str] = str) -> float:
+        """Poll ``check()`` until it is true; return the seconds it took, or fail naming ``what`` and ``detail()``."""
         started = time.monotonic()
         while not check():
             if time.monotonic() - started > timeout:
-                raise AssertionError(f"{self.name}: {what} not within {timeout} s")
+                raise AssertionError(f"{self.name}: {what} not within {timeout} s\n{detail()}")
             time.sleep(0.25)
         return time.monotonic() - started
 

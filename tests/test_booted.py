@@ -12,7 +12,8 @@ a stand-in there, and why:
 - The site's web server for repo/: tests/standin/repo_server.py (HTTPS, host certificates required).
 
 The client machine (10.77.0.2) installs madash-client-laptop and telegraf with apt from that signed
-repository. telegraf is tests/standin's package (InfluxData's user, paths, unit and postinst).
+repository. telegraf is tests/standin's package: real Telegraf (scripts/build-telegraf, 1.32.3, the probe
+image's version) packaged with InfluxData's user, paths, unit file and postinst.
 
 The tests run in order on the same two machines: each one picks up where the one before left off.
 """
@@ -298,16 +299,18 @@ def test_revoked_host_is_refused_and_telegraf_logs_it(server: Machine, client: M
     revoked_at = server.run(["date", "+%s"]).stdout.strip()
     # The package's postinst reloads stunnel (SIGHUP): it re-reads the CRL, or says why not.
     assert "Configuration successful" in server.journal("madash-stunnel.service", since_server)
-    server.wait_for(
-        "stunnel refusing the revoked certificate",
-        lambda: "revoked" in server.journal("madash-stunnel.service", since_server).lower(),
-        30,
-    )
+
+    def journals() -> str:
+        return (f"--- stunnel ---\n{server.journal('madash-stunnel.service', since_server)}\n"
+                f"--- telegraf ---\n{client.journal('telegraf.service', since_client)}")  # fmt: skip
+
     client.wait_for(
         "Telegraf logging the refused write",
         lambda: "E! [outputs.influxdb]" in client.journal("telegraf.service", since_client),
         30,
+        journals,
     )
+    assert "revoked" in server.journal("madash-stunnel.service", since_server).lower(), journals()
     time.sleep(12)  # longer than a flush interval: a write that got through would show now
     after = counts(server, site_dir, ("cpu",), f"host = '{HOST}' AND time > {revoked_at}s")
     assert after["cpu"] == 0, "a revoked host's points were written"
