@@ -51,6 +51,8 @@ __all__ = [
     "FileStat",
     "chroot",
     "chroot_tarball",
+    "default_parent",
+    "mount_points",
     "remove_stale",
 ]
 
@@ -116,7 +118,6 @@ exit 101
 """
 
 _PREFIX = "madash-chroot-"
-_STALE = re.compile(re.escape(_PREFIX) + r"(\d+)-")
 _TAIL_LINES = 40
 _MAX_SYMLINKS = 40
 
@@ -165,7 +166,7 @@ def default_parent() -> Path:
     return Path(tempfile.gettempdir())
 
 
-def _mount_points() -> list[str]:
+def mount_points() -> list[str]:
     points = []
     with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
         for line in mountinfo:
@@ -401,19 +402,19 @@ class Chroot:
             return
         self._closed = True
         prefix = str(self.root) + "/"
-        mounted = [point for point in _mount_points() if point.startswith(prefix)]
+        mounted = [point for point in mount_points() if point.startswith(prefix)]
         if mounted:
             # run() mounts only inside its own namespace, so this is a test's own
             # mount; rmtree across a bind of /dev would wipe the host's.
             subprocess.run(["umount", "--recursive", "--lazy", *mounted], check=False)
-            still = [point for point in _mount_points() if point.startswith(prefix)]
+            still = [point for point in mount_points() if point.startswith(prefix)]
             if still:
                 raise RuntimeError(f"not removing {self.root}: still mounted: {still}")
         shutil.rmtree(self.root, ignore_errors=False)
 
 
-def remove_stale(parent: Path | None = None) -> list[Path]:
-    """Remove chroots left by test runs that were killed before ``close``.
+def remove_stale(parent: Path | None = None, prefix: str = _PREFIX) -> list[Path]:
+    """Remove chroots (or, with tests/boot.py's ``prefix``, machines) left by test runs killed before ``close``.
 
     On tmpfs each one holds ~240 MB of memory until reboot. A copy counts as
     abandoned when the process named in it is gone and nothing is mounted
@@ -421,9 +422,10 @@ def remove_stale(parent: Path | None = None) -> list[Path]:
     """
     removed = []
     directory = parent or default_parent()
-    mounts = _mount_points()
-    for entry in sorted(directory.glob(_PREFIX + "*")):
-        match = _STALE.match(entry.name)
+    mounts = mount_points()
+    stale = re.compile(re.escape(prefix) + r"(\d+)-")
+    for entry in sorted(directory.glob(prefix + "*")):
+        match = stale.match(entry.name)
         if match is None or not entry.is_dir() or entry.is_symlink():
             continue
         try:

@@ -9,10 +9,7 @@ repository cannot be reached here.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import http.server
 import shutil
-import ssl
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +21,7 @@ from madash.site.config import load_site
 from tests.conftest import bake_host
 from tests.servers import free_port, https_request
 from tests.standin import build_standin_telegraf
+from tests.standin.repo_server import make_server
 
 if TYPE_CHECKING:
     from tests.chroot import Chroot
@@ -142,33 +140,6 @@ def test_a_foreign_signature_and_a_tampered_index_are_refused(
     assert "evil" not in chroot.run(["apt-cache", "pkgnames"]).stdout
 
 
-class _PerHostRepository(http.server.SimpleHTTPRequestHandler):
-    """A stand-in for the web server an admin puts in front of repo/: TLS with the site's server
-    certificate, a client certificate required, and each host let into its own suite only."""
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
-
-    def allowed(self) -> bool:
-        certificate = self.connection.getpeercert()
-        subject = dict(item[0] for item in certificate["subject"])
-        path = self.path.split("?")[0]
-        own = (f"/dists/host-{subject['commonName']}/", f"/pool/host-{subject['commonName']}/")
-        return path.startswith(("/dists/shared/", "/pool/shared/", *own))
-
-    def do_GET(self) -> None:
-        if not self.allowed():
-            self.send_error(403)
-            return
-        super().do_GET()
-
-    def do_HEAD(self) -> None:
-        if not self.allowed():
-            self.send_error(403)
-            return
-        super().do_HEAD()
-
-
 def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Path, tmp_path: Path) -> None:
     port = free_port()
     config = site_dir / "madash.toml"
@@ -185,13 +156,9 @@ def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Pa
     repo.publish(load_site(site_dir), now())
 
     pki = site_dir / "pki"
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "server.crt", pki / "server.key")
-    context.load_verify_locations(pki / "ca.crt")
-    context.verify_mode = ssl.CERT_REQUIRED
-    handler = functools.partial(_PerHostRepository, directory=str(site_dir / "repo"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server = make_server(
+        str(site_dir / "repo"), "127.0.0.1", port, str(pki / "server.crt"), str(pki / "server.key"), str(pki / "ca.crt")
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
