@@ -244,18 +244,25 @@ def test_telegraf_runs_as_telegraf_with_madash_configuration(client: Machine) ->
     if client.show("telegraf.service", "ActiveState")["ActiveState"] != "active":
         # The install test judged whether the install starts it; from here on it must run.
         client.run(["systemctl", "start", "telegraf.service"], check=False)
-    shown = client.show("telegraf.service", "User", "DropInPaths", "ExecStart", "EnvironmentFiles",
-                        "AmbientCapabilities", "ActiveState", "MainPID")  # fmt: skip
+    shown = client.show("telegraf.service", "User", "DropInPaths", "ExecStart", "LoadCredential",
+                        "AmbientCapabilities", "ActiveState", "MainPID", "RestartUSec")  # fmt: skip
     assert shown["User"] == "telegraf"
     # Merged /usr: systemd names the package's /lib/systemd/system/... by its /usr/lib path.
     assert "/usr/lib/systemd/system/telegraf.service.d/madash.conf" in shown["DropInPaths"].split()
     assert "-config /etc/madash/telegraf.conf -config-directory /etc/madash/telegraf.d" in shown["ExecStart"]
-    assert "/etc/madash/telegraf.env" in shown["EnvironmentFiles"]
+    assert shown["LoadCredential"] == "influxdb_password:/etc/madash/influxdb-password"
+    assert shown["RestartUSec"] == "10s"
     assert "cap_net_raw" in shown["AmbientCapabilities"]
     assert shown["ActiveState"] == "active", client.journal("telegraf.service")
     status = client.read_text(f"/proc/{shown['MainPID']}/status")
     uid = client.run(["id", "-u", "telegraf"]).stdout.strip()
     assert f"\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n" in status, status
+    # The password reaches Telegraf as a credential, never through the environment its children inherit.
+    environ = client.run(["cat", f"/proc/{shown['MainPID']}/environ"]).stdout.split("\0")
+    assert "CREDENTIALS_DIRECTORY=/run/credentials/telegraf.service" in environ
+    assert not [v for v in environ if "PASSWORD" in v]
+    password = client.read_text("/etc/madash/influxdb-password")
+    assert client.read_text("/run/credentials/telegraf.service/influxdb_password") == password
 
 
 def test_metrics_of_every_always_on_input_and_probe_reach_influxdb(server: Machine, client: Machine,
