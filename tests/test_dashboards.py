@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from madash.site.features import FEATURES
+from tests.grafana_model import metric_find_values
 from tests.servers import Influxd
 from tests.telegraf_data import DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
 
@@ -158,10 +159,18 @@ def test_variables(name: str) -> None:
     defined: list[str] = []
     for variable in variables(dashboard):
         where = f"{name}: variable {variable.get('name')}"
-        assert variable["type"] == "query", where
         assert re.fullmatch(r"[a-z_]+", variable["name"]), where
+        if variable["type"] == "custom":
+            # A period chosen in the dashboard: one value, inserted as it is.
+            choices = [o["value"] for o in variable["options"]]
+            assert choices == variable["query"].split(","), where
+            assert variable["current"]["value"] in choices and not variable["multi"] and not variable["includeAll"]
+            assert all(re.fullmatch(r"\d+[hdw]", c) for c in choices), f"{where}: not InfluxQL durations"
+            defined.append(variable["name"])
+            continue
+        assert variable["type"] == "query", where
         assert variable["datasource"] == DATASOURCE, where
-        assert variable["query"].strip().upper().startswith("SHOW TAG VALUES"), where
+        assert variable["query"].strip().upper().startswith(("SHOW TAG VALUES", "SELECT")), where
         assert variable["refresh"] in (1, 2), f"{where}: must refresh on load or on time change"
         assert variable["multi"] is True and variable["includeAll"] is True, where
         assert variable["current"]["value"] == ["$__all"], f"{where}: all by default"
@@ -190,7 +199,7 @@ def test_host_variable_is_multi_with_all_and_repeats_a_row() -> None:
     assert host["multi"] and host["includeAll"]
     assert [p["title"] for p in dashboard["panels"] if p.get("repeat") == "host"] == ["$host"]
     smart = DASHBOARDS["smart.json"]
-    assert {v["name"] for v in variables(smart)} == {"host", "device"}
+    assert {v["name"] for v in variables(smart)} == {"silent", "host", "device"}
 
 
 # --- InfluxQL: a small tokenizer, enough to find measurements, fields and tags --------------------------------------
@@ -451,18 +460,24 @@ def run(store: Store, query: str) -> Outcome:
     return Outcome(None, len(series), frozenset(kinds))
 
 
-def variable_options(store: Store, dashboard: Json, time_range: TimeRange) -> dict[str, list[str]]:
-    """Resolve the variables in order, each with the ones before it at their default (All), as Grafana does."""
-    values: dict[str, list[str] | str] = {}
-    options: dict[str, list[str]] = {}
+Options = dict[str, list[str] | str]
+
+
+def variable_options(
+    store: Store, dashboard: Json, time_range: TimeRange, chosen: dict[str, str] | None = None
+) -> Options:
+    """Resolve the variables in order, each with the ones before it at their default (All, or a custom variable's
+    current value unless ``chosen``), keeping what Grafana keeps of each answer: its first frame only."""
+    options: Options = {}
     for variable in variables(dashboard):
-        query = backend_macros(interpolate(variable["query"], values), time_range, 1000)
+        if variable["type"] == "custom":
+            options[variable["name"]] = (chosen or {}).get(variable["name"], variable["current"]["value"])
+            continue
+        query = backend_macros(interpolate(variable["query"], options), time_range, 1000)
         answer = store.influx.query(query, db=DATABASE)
         [result] = answer["results"]
         assert "error" not in result, f"variable {variable['name']}: {result['error']}\n{query}"
-        found = sorted({row[1] for series in result.get("series", []) for row in series["values"]})
-        options[variable["name"]] = found
-        values[variable["name"]] = found
+        options[variable["name"]] = sorted(set(metric_find_values(result.get("series", []))))
     return options
 
 
@@ -509,14 +524,14 @@ def test_every_query_returns_data(store: Store, name: str) -> None:
         options = variable_options(store, dashboard, time_range)
         for variable, found in options.items():
             assert found, f"{name}: variable {variable} has no values"
-        defaults: dict[str, list[str] | str] = dict(options)
+        defaults: Options = dict(options)
         for panel in panels(dashboard):
             if panel["type"] in NO_QUERY_TYPES:
                 continue
             width_px = panel["gridPos"]["w"] * DASHBOARD_WIDTH_PX // 24
             interval_ms = round_interval((time_range.to_ms - time_range.from_ms) / width_px)
             repeat = repeat_of[panel["id"]]
-            contexts: list[tuple[str, dict[str, list[str] | str]]]
+            contexts: list[tuple[str, Options]]
             if repeat is None:
                 contexts = [("all", defaults)]
             else:
@@ -580,7 +595,7 @@ def test_device_rows_show_each_device(store: Store) -> None:
     dashboard = DASHBOARDS["smart.json"]
     [time_range, _] = ranges(store.dataset)
     options = variable_options(store, dashboard, time_range)
-    assert options == {"host": sorted(s.host for s in HOSTS), "device": ["nvme0", "sda"]}
+    assert options == {"silent": "1d", "host": sorted(s.host for s in HOSTS), "device": ["nvme0", "sda"]}
     health = next(p for p in panels(dashboard) if p["title"] == "Health")
     for device in options["device"]:
         query = backend_macros(
@@ -594,10 +609,13 @@ def test_device_rows_show_each_device(store: Store) -> None:
 def test_variables_list_the_generated_hosts(store: Store) -> None:
     [time_range, _] = ranges(store.dataset)
     assert variable_options(store, DASHBOARDS["few-systems.json"], time_range) == {
-        "host": sorted(s.host for s in HOSTS)
+        "silent": "1d",
+        "host": sorted(s.host for s in HOSTS),
     }
+    # One variable per probe kind: a query over several measurements would keep only the first one's hosts.
+    probes = sorted(s.host for s in (*HOSTS, PROBE) if "internet" in s.features)
     internet = variable_options(store, DASHBOARDS["internet.json"], time_range)
-    assert internet == {"host": sorted(s.host for s in (*HOSTS, PROBE) if "internet" in s.features)}
+    assert internet == {"silent": "1d", "ping_host": probes, "http_host": probes, "dns_host": probes}
 
 
 # --- consistency with what the features produce -----------------------------------------------------------------
