@@ -24,8 +24,7 @@ from madash.pki.store import load_leaf, read_pki_file
 from madash.render import render
 from madash.resources import data_root
 from madash.site import credentials
-from madash.site.config import Site, SiteConfig
-from madash.site.values import url_host
+from madash.site.config import Site, SiteConfig, grafana_url
 
 PACKAGE = "madash-server"
 ETC = "/etc/madash-server"
@@ -37,6 +36,10 @@ DASHBOARDS = "/usr/share/madash-server/dashboards"
 DATA_DIR = "/var/lib/madash"
 UNIT_DIR = "/lib/systemd/system"
 DATASOURCE_UID = "madash-influxdb"
+FOLDER_UID = "madash"  # fixed: links, permissions and alert rules name the folder by it
+PROVISIONING = f"{ETC}/grafana/provisioning"
+# Grafana logs an error at every start for each of its provisioning directories that is missing.
+PROVISIONING_DIRS = tuple(f"{PROVISIONING}/{kind}" for kind in ("alerting", "plugins"))
 
 # Pinned images: a re-bake never changes what runs behind the admin's back.
 IMAGES = {
@@ -109,6 +112,7 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "data_dir": DATA_DIR,
         "dashboards_dir": DASHBOARDS,
         "datasource_uid": DATASOURCE_UID,
+        "folder_uid": FOLDER_UID,
         "images": IMAGES,
         "probe": config.internet.enabled,
         "internet": config.internet,
@@ -117,7 +121,7 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "grafana_port": server.grafana_port,
         "influxdb_port": server.influxdb_local_port,
         "grafana_local_port": server.grafana_local_port,
-        "grafana_url": f"https://{url_host(server.addresses[0])}:{server.grafana_port}/",
+        "grafana_url": grafana_url(config),
         "influxdb": config.influxdb,
     }
 
@@ -139,16 +143,19 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         FileEntry(f"{TLS}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS}/crl.pem", inputs.crl_pem, conffile=True),
         FileEntry(
-            f"{ETC}/grafana/provisioning/datasources/madash.yaml",
+            f"{PROVISIONING}/datasources/madash.yaml",
             render("conf/grafana/datasource.yaml.j2", context).encode(),
             conffile=True,
         ),
         FileEntry(
-            f"{ETC}/grafana/provisioning/dashboards/madash.yaml",
+            f"{PROVISIONING}/dashboards/madash.yaml",
             render("conf/grafana/dashboards.yaml.j2", context).encode(),
             conffile=True,
         ),
         FileEntry(f"{LIBEXEC}/compose", render("debian/server/compose.sh.j2", context).encode(), modes.EXEC),
+        FileEntry(
+            f"{LIBEXEC}/grafana-admin", render("debian/server/grafana-admin.sh.j2", context).encode(), modes.EXEC
+        ),
         FileEntry(
             f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), modes.EXEC
         ),
@@ -191,7 +198,9 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "Priority": "optional",
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
     }
-    spec = PackageSpec(PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS,), scripts=scripts)
+    spec = PackageSpec(
+        PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS, *PROVISIONING_DIRS), scripts=scripts
+    )
     _reread(spec, inputs)
     return spec
 
@@ -227,6 +236,7 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
         "INFLUXDB_WRITE_USER_PASSWORD": secrets.influxdb_writer_password, "INFLUXDB_READ_USER": influx.reader_user,
         "INFLUXDB_READ_USER_PASSWORD": secrets.influxdb_reader_password,
         "GF_SECURITY_ADMIN_PASSWORD": secrets.grafana_admin_password, "MADASH_INFLUXDB_RETENTION": influx.retention,
+        "GF_SECURITY_SECRET_KEY": secrets.grafana_secret_key,
     })  # fmt: skip
     services: dict[str, dict[str, object]] = {
         "influxdb": {"image": IMAGES["influxdb"], "ports": [f"127.0.0.1:{server.influxdb_local_port}:8086"]},
