@@ -14,9 +14,9 @@ from pathlib import Path
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import few_systems, internet, smart
+from dashboards import fleet, host, internet, smart
 
-MODULES = (few_systems, internet, smart)
+MODULES = (fleet, host, internet, smart)
 
 
 def render(module: object) -> str:

@@ -26,6 +26,8 @@ class Hosts:
     label: str
     measurement: str
     field: str
+    # One host at a time (Grafana then shows the first until one is chosen), or any number, all by default.
+    single: bool = False
 
     def build(self) -> board.QueryVariable:
         # Names from this module only, never from input.
@@ -33,7 +35,10 @@ class Hosts:
             f'SELECT "host", "points" FROM (SELECT count("{self.field}") AS "points" FROM "{self.measurement}" '  # noqa: S608
             'WHERE time > now() - $silent GROUP BY "host")'
         )
-        return multi(board.QueryVariable(self.name).label(self.label).query(query))
+        variable = board.QueryVariable(self.name).label(self.label).query(query)
+        if self.single:
+            return settings(variable).multi(False).include_all(False)
+        return multi(variable)
 
 
 @dataclass(frozen=True)
@@ -46,15 +51,21 @@ class TagValues:
         return multi(board.QueryVariable(self.name).label(self.label).query(self.query))
 
 
-def multi(variable: board.QueryVariable) -> board.QueryVariable:
+def settings(variable: board.QueryVariable) -> board.QueryVariable:
     return (
         variable.datasource(DATASOURCE)
         .refresh(dashboard.VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+        .regex("")
+    )
+
+
+def multi(variable: board.QueryVariable) -> board.QueryVariable:
+    return (
+        settings(variable)
         .multi(True)
         .include_all(True)
         .current(dashboard.VariableOption(selected=True, text=["All"], value=["$__all"]))
-        .regex("")
     )
 
 

@@ -40,6 +40,7 @@ class Common:
     decimals: float | None = None
     mappings: Sequence[Mapping] = ()
     overrides: Sequence[Override] = field(default_factory=tuple)
+    links: Sequence[tuple[str, str]] = ()  # data links: title, URL
 
 
 AnyPanel = stat.Panel | gauge.Panel | bargauge.Panel | timeseries.Panel | table.Panel | statetimeline.Panel
@@ -82,6 +83,8 @@ def apply(panel: AnyPanel, spec: Common) -> AnyPanel:
         panel.decimals(spec.decimals)
     if spec.mappings:
         panel.mappings(mappings(spec.mappings))
+    if spec.links:
+        panel.data_links([board.DashboardLink(title).url(url) for title, url in spec.links])
     for override in spec.overrides:
         properties = [dashboard.DynamicConfigValue(id_val=k, value=v) for k, v in override.properties]
         panel.with_override(dashboard.MatcherConfig(id_val=override.matcher, options=override.options), properties)

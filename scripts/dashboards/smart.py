@@ -271,10 +271,10 @@ def build() -> dashboard.Dashboard:
     return make(
         uid="madash-smart",
         title="SMART",
-        description="Drive health from smartctl: per device health, temperature, attributes and what changed.",
+        description="Drive health from smartctl, one host at a time and a row per device: health, temperature, attributes and what changed.",
         tags=["smart", "disks"],
         variables=[
-            Hosts("host", "Host", "smart_device", "exit_status"),
+            Hosts("host", "Host", "smart_device", "exit_status", single=True),
             TagValues(
                 "device", "Device", 'SHOW TAG VALUES FROM "smart_device" WITH KEY = "device" WHERE "host" =~ /^$host$/'
             ),

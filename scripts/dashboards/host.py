@@ -1,4 +1,5 @@
-"""The Few Systems Overview dashboard."""
+"""The Host dashboard: one host, its base metrics open, each further group in a collapsed row that queries
+only when opened."""
 
 from __future__ import annotations
 
@@ -19,78 +20,12 @@ from dashboards.panels import (
     timeseries_panel,
 )
 
-FILE = "few-systems.json"
+FILE = "host.json"
+UID = "madash-host"
 
 ITEMS: list[Item] = [
-    bargauge_panel(
-        Common(
-            title="CPU busy",
-            description="Share of CPU time not idle (Telegraf cpu usage_active, all cores), last value per host.",
-            unit="percent",
-            targets=(
-                Query(
-                    'SELECT last("usage_active") FROM "cpu" WHERE "cpu" = \'cpu-total\' AND "host" =~ /^$host$/ AND $timeFilter GROUP BY "host"'
-                ).alias("$tag_host"),
-            ),
-            w=6,
-            h=6,
-            steps=(("green", None), ("orange", 70), ("red", 90)),
-            min=0,
-            max=100,
-        )
-    ),
-    bargauge_panel(
-        Common(
-            title="Memory used",
-            description="Memory in use (mem used_percent), last value per host.",
-            unit="percent",
-            targets=(
-                Query(
-                    'SELECT last("used_percent") FROM "mem" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY "host"'
-                ).alias("$tag_host"),
-            ),
-            w=6,
-            h=6,
-            steps=(("green", None), ("orange", 80), ("red", 90)),
-            min=0,
-            max=100,
-        )
-    ),
-    bargauge_panel(
-        Common(
-            title="Fullest file system",
-            description="The highest use of any mounted file system per host; red above 90 %.",
-            unit="percent",
-            targets=(
-                Query(
-                    'SELECT max("used_percent") FROM (SELECT last("used_percent") AS "used_percent" FROM "disk" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY "host", "path") WHERE $timeFilter GROUP BY "host"'
-                ).alias("$tag_host"),
-            ),
-            w=6,
-            h=6,
-            steps=(("green", None), ("orange", 80), ("red", 90)),
-            min=0,
-            max=100,
-        )
-    ),
-    bargauge_panel(
-        Common(
-            title="Load per CPU",
-            description="One-minute load average divided by the number of CPUs: above 1 means work is waiting.",
-            unit="none",
-            targets=(
-                Query(
-                    'SELECT last("load1") / last("n_cpus") FROM "system" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY "host"'
-                ).alias("$tag_host"),
-            ),
-            w=6,
-            h=6,
-            steps=(("green", None), ("orange", 1), ("red", 2)),
-            min=0,
-        )
-    ),
     Row(
-        "$host",
+        "Overview",
         [
             stat_panel(
                 Common(
@@ -259,6 +194,12 @@ ITEMS: list[Item] = [
                     ),
                 )
             ),
+        ],
+        collapsed=False,
+    ),
+    Row(
+        "Disks",
+        [
             bargauge_panel(
                 Common(
                     title="Disk usage per mount",
@@ -322,81 +263,6 @@ ITEMS: list[Item] = [
                     max=100,
                 )
             ),
-            timeseries_panel(
-                Common(
-                    title="Network throughput",
-                    description="Bits received (up) and sent (down) per second, per interface.",
-                    unit="bps",
-                    targets=(
-                        Query(
-                            'SELECT non_negative_derivative(mean("bytes_recv"), 1s) * 8 AS "in", non_negative_derivative(mean("bytes_sent"), 1s) * 8 AS "out" FROM "net" WHERE "interface" !~ /^(lo|veth.*)$/ AND "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval), "interface" fill(null)'
-                        ).alias("$tag_interface $col"),
-                    ),
-                    w=8,
-                    h=8,
-                    overrides=(Override("byRegexp", "/ out$/", (("custom.transform", "negative-Y"),)),),
-                )
-            ),
-            timeseries_panel(
-                Common(
-                    title="Network errors and drops",
-                    description="Receive and send errors and dropped packets per second, per interface.",
-                    unit="pps",
-                    targets=(
-                        Query(
-                            'SELECT non_negative_derivative(mean("err_in"), 1s) AS "errors in", non_negative_derivative(mean("err_out"), 1s) AS "errors out", non_negative_derivative(mean("drop_in"), 1s) AS "drops in", non_negative_derivative(mean("drop_out"), 1s) AS "drops out" FROM "net" WHERE "interface" !~ /^(lo|veth.*)$/ AND "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval), "interface" fill(null)'
-                        ).alias("$tag_interface $col"),
-                    ),
-                    w=8,
-                    h=8,
-                    min=0,
-                )
-            ),
-            timeseries_panel(
-                Common(
-                    title="TCP connections",
-                    description="Sockets by TCP state, and UDP sockets (netstat).",
-                    unit="none",
-                    targets=(
-                        Query(
-                            'SELECT mean("tcp_established") AS "established", mean("tcp_time_wait") AS "time wait", mean("tcp_close_wait") AS "close wait", mean("tcp_syn_sent") AS "syn sent", mean("tcp_listen") AS "listen", mean("udp_socket") AS "UDP" FROM "netstat" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval) fill(null)'
-                        ).alias("$col"),
-                    ),
-                    w=8,
-                    h=8,
-                    min=0,
-                )
-            ),
-            timeseries_panel(
-                Common(
-                    title="Processes",
-                    description="Processes by state (processes input).",
-                    unit="none",
-                    targets=(
-                        Query(
-                            'SELECT mean("running") AS "running", mean("blocked") AS "blocked", mean("sleeping") AS "sleeping", mean("zombie") AS "zombie", mean("total") AS "total" FROM "processes" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval) fill(null)'
-                        ).alias("$col"),
-                    ),
-                    w=8,
-                    h=8,
-                    min=0,
-                )
-            ),
-            timeseries_panel(
-                Common(
-                    title="Kernel activity",
-                    description="Context switches, interrupts and new processes per second (kernel input).",
-                    unit="ops",
-                    targets=(
-                        Query(
-                            'SELECT non_negative_derivative(mean("context_switches"), 1s) AS "context switches", non_negative_derivative(mean("interrupts"), 1s) AS "interrupts", non_negative_derivative(mean("processes_forked"), 1s) AS "forks" FROM "kernel" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval) fill(null)'
-                        ).alias("$col"),
-                    ),
-                    w=8,
-                    h=8,
-                    min=0,
-                )
-            ),
             table_panel(
                 Common(
                     title="File systems",
@@ -457,6 +323,99 @@ ITEMS: list[Item] = [
                 sort="used",
                 descending=True,
             ),
+        ],
+        collapsed=True,
+    ),
+    Row(
+        "Network",
+        [
+            timeseries_panel(
+                Common(
+                    title="Network throughput",
+                    description="Bits received (up) and sent (down) per second, per interface.",
+                    unit="bps",
+                    targets=(
+                        Query(
+                            'SELECT non_negative_derivative(mean("bytes_recv"), 1s) * 8 AS "in", non_negative_derivative(mean("bytes_sent"), 1s) * 8 AS "out" FROM "net" WHERE "interface" !~ /^(lo|veth.*)$/ AND "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval), "interface" fill(null)'
+                        ).alias("$tag_interface $col"),
+                    ),
+                    w=8,
+                    h=8,
+                    overrides=(Override("byRegexp", "/ out$/", (("custom.transform", "negative-Y"),)),),
+                )
+            ),
+            timeseries_panel(
+                Common(
+                    title="Network errors and drops",
+                    description="Receive and send errors and dropped packets per second, per interface.",
+                    unit="pps",
+                    targets=(
+                        Query(
+                            'SELECT non_negative_derivative(mean("err_in"), 1s) AS "errors in", non_negative_derivative(mean("err_out"), 1s) AS "errors out", non_negative_derivative(mean("drop_in"), 1s) AS "drops in", non_negative_derivative(mean("drop_out"), 1s) AS "drops out" FROM "net" WHERE "interface" !~ /^(lo|veth.*)$/ AND "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval), "interface" fill(null)'
+                        ).alias("$tag_interface $col"),
+                    ),
+                    w=8,
+                    h=8,
+                    min=0,
+                )
+            ),
+            timeseries_panel(
+                Common(
+                    title="TCP connections",
+                    description="Sockets by TCP state, and UDP sockets (netstat).",
+                    unit="none",
+                    targets=(
+                        Query(
+                            'SELECT mean("tcp_established") AS "established", mean("tcp_time_wait") AS "time wait", mean("tcp_close_wait") AS "close wait", mean("tcp_syn_sent") AS "syn sent", mean("tcp_listen") AS "listen", mean("udp_socket") AS "UDP" FROM "netstat" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval) fill(null)'
+                        ).alias("$col"),
+                    ),
+                    w=8,
+                    h=8,
+                    min=0,
+                )
+            ),
+        ],
+        collapsed=True,
+    ),
+    Row(
+        "Processes and kernel",
+        [
+            timeseries_panel(
+                Common(
+                    title="Processes",
+                    description="Processes by state (processes input).",
+                    unit="none",
+                    targets=(
+                        Query(
+                            'SELECT mean("running") AS "running", mean("blocked") AS "blocked", mean("sleeping") AS "sleeping", mean("zombie") AS "zombie", mean("total") AS "total" FROM "processes" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval) fill(null)'
+                        ).alias("$col"),
+                    ),
+                    w=8,
+                    h=8,
+                    min=0,
+                )
+            ),
+            timeseries_panel(
+                Common(
+                    title="Kernel activity",
+                    description="Context switches, interrupts and new processes per second (kernel input).",
+                    unit="ops",
+                    targets=(
+                        Query(
+                            'SELECT non_negative_derivative(mean("context_switches"), 1s) AS "context switches", non_negative_derivative(mean("interrupts"), 1s) AS "interrupts", non_negative_derivative(mean("processes_forked"), 1s) AS "forks" FROM "kernel" WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY time($__interval) fill(null)'
+                        ).alias("$col"),
+                    ),
+                    w=8,
+                    h=8,
+                    min=0,
+                )
+            ),
+        ],
+        collapsed=True,
+    ),
+    Row(
+        "GPU (nvidia feature)",
+        [
             timeseries_panel(
                 Common(
                     title="GPU utilisation",
@@ -526,6 +485,12 @@ ITEMS: list[Item] = [
                     min=0,
                 )
             ),
+        ],
+        collapsed=True,
+    ),
+    Row(
+        "Docker (docker feature)",
+        [
             stat_panel(
                 Common(
                     title="Docker containers",
@@ -664,6 +629,12 @@ ITEMS: list[Item] = [
                     ),
                 )
             ),
+        ],
+        collapsed=True,
+    ),
+    Row(
+        "UPS (ups feature)",
+        [
             stat_panel(
                 Common(
                     title="UPS status",
@@ -756,6 +727,12 @@ ITEMS: list[Item] = [
                     ),
                 )
             ),
+        ],
+        collapsed=True,
+    ),
+    Row(
+        "Sensors (sensors feature)",
+        [
             timeseries_panel(
                 Common(
                     title="Temperatures",
@@ -788,17 +765,17 @@ ITEMS: list[Item] = [
                 )
             ),
         ],
-        repeat="host",
+        collapsed=True,
     ),
 ]
 
 
 def build() -> dashboard.Dashboard:
     return make(
-        uid="madash-few-systems",
-        title="Few Systems Overview",
-        description="One row per host: CPU, memory, disks, network and processes, and GPU, Docker, UPS and sensors where the host has them.",
-        tags=["hosts"],
-        variables=[Hosts("host", "Host", "system", "uptime")],
+        uid=UID,
+        title="Host",
+        description="One host: CPU, memory and load open; disks, network, processes and each feature in collapsed rows.",
+        tags=["host"],
+        variables=[Hosts("host", "Host", "system", "uptime", single=True)],
         items=ITEMS,
     )
