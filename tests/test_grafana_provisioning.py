@@ -10,6 +10,10 @@ the ``yaml`` tags of the structures Grafana decodes into, written down from its 
   (``password`` for InfluxQL, ``token`` for Flux).
 - dashboards: pkg/services/provisioning/dashboards/types.go, configV1 and configs; a file provider's options
   are read by file_reader.go (``path``, ``foldersFromFilesStructure``).
+- alerting: pkg/services/provisioning/alerting/ (file.go's AlertingFileV1, rules_types.go's AlertRuleGroupV1,
+  AlertRuleV1, QueryV1 and RelativeTimeRangeV1, contact_point_types.go's ContactPointV1 and ReceiverV1,
+  notification_policy_types.go's NotificiationPolicyV1 with the inline route of the Alertmanager definitions).
+  A query's model is the datasource's own (the InfluxDB target) or a server-side expression's.
 """
 
 from __future__ import annotations
@@ -47,7 +51,36 @@ PROVIDER: Schema = dict.fromkeys(
 )  # fmt: skip
 PROVIDER["options"] = dict.fromkeys(("path", "foldersFromFilesStructure"))
 DASHBOARDS: Schema = {"apiVersion": None, "providers": [PROVIDER]}
-SCHEMAS = {"datasources": DATASOURCES, "dashboards": DASHBOARDS}
+QUERY_MODEL: Schema = dict.fromkeys(
+    ("refId", "datasource", "rawQuery", "resultFormat", "query", "alias", "intervalMs", "maxDataPoints", "hide",
+     "type", "expression", "reducer", "settings", "conditions")
+)  # fmt: skip
+RULE: Schema = dict.fromkeys(
+    ("uid", "title", "condition", "dashboardUid", "panelId", "noDataState", "execErrState", "for", "annotations",
+     "labels", "isPaused")
+)  # fmt: skip
+RULE["data"] = [
+    {"refId": None, "queryType": None, "relativeTimeRange": dict.fromkeys(("from", "to")), "datasourceUid": None,
+     "model": QUERY_MODEL}
+]  # fmt: skip
+ALERTING: Schema = {
+    "apiVersion": None,
+    "groups": [{"orgId": None, "name": None, "folder": None, "interval": None, "rules": [RULE]}],
+    "deleteRules": [dict.fromkeys(("orgId", "uid"))],
+    "contactPoints": [
+        {"orgId": None, "name": None,
+         "receivers": [dict.fromkeys(("uid", "type", "settings", "disableResolveMessage"))]}
+    ],
+    "deleteContactPoints": [dict.fromkeys(("orgId", "uid"))],
+    "policies": [
+        dict.fromkeys(("orgId", "receiver", "group_by", "matchers", "object_matchers", "group_wait",
+                       "group_interval", "repeat_interval", "routes", "continue", "mute_time_intervals"))
+    ],
+    "resetPolicies": None,
+    "templates": None,
+    "muteTimes": None,
+}  # fmt: skip
+SCHEMAS = {"datasources": DATASOURCES, "dashboards": DASHBOARDS, "alerting": ALERTING}
 
 
 def unknown_keys(document: Any, schema: Schema, where: str = "") -> Iterator[str]:
@@ -83,7 +116,7 @@ def provisioning_files(built: DebContents) -> dict[str, tuple[str, Any]]:
 
 def test_every_provisioning_key_is_one_grafana_reads(built: DebContents) -> None:
     files = provisioning_files(built)
-    assert {kind for kind, _ in files.values()} == {"datasources", "dashboards"}
+    assert {kind for kind, _ in files.values()} == {"datasources", "dashboards", "alerting"}
     for path, (kind, document) in files.items():
         assert path.endswith(".yaml"), path
         assert document["apiVersion"] == 1, path
@@ -98,6 +131,9 @@ def test_every_provisioning_key_is_one_grafana_reads(built: DebContents) -> None
         ("dashboards", lambda d: d["providers"][0].update(allowUIUpdates=False), ["providers[0].allowUIUpdates"]),
         ("dashboards", lambda d: d["providers"][0]["options"].update(paths="/x"), ["providers[0].options.paths"]),
         ("dashboards", lambda d: d.update(provider=[]), ["provider"]),
+        ("alerting", lambda d: d["groups"][0]["rules"][0].update(noDataStat="OK"), ["groups[0].rules[0].noDataStat"]),
+        ("alerting", lambda d: d["groups"][0]["rules"][0]["data"][0].update(datasource="x"),
+         ["groups[0].rules[0].data[0].datasource"]),
     ],
 )  # fmt: skip
 def test_a_typo_is_refused(built: DebContents, kind: str, change: Any, expected: list[str]) -> None:

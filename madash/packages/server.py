@@ -16,6 +16,7 @@ from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.fsutil import site_lock
 from madash.packages import reread
+from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.common import copyright_file
 from madash.pki import crypto, store
@@ -39,7 +40,7 @@ DATASOURCE_UID = "madash-influxdb"
 FOLDER_UID = "madash"  # fixed: links, permissions and alert rules name the folder by it
 PROVISIONING = f"{ETC}/grafana/provisioning"
 # Grafana logs an error at every start for each of its provisioning directories that is missing.
-PROVISIONING_DIRS = tuple(f"{PROVISIONING}/{kind}" for kind in ("alerting", "plugins"))
+PROVISIONING_DIRS = (f"{PROVISIONING}/plugins",)
 
 # Pinned images: a re-bake never changes what runs behind the admin's back.
 IMAGES = {
@@ -123,7 +124,17 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "grafana_local_port": server.grafana_local_port,
         "grafana_url": grafana_url(config),
         "influxdb": config.influxdb,
+        "smtp": _smtp(config),
     }
+
+
+def _smtp(config: SiteConfig) -> dict[str, str] | None:
+    """Grafana's [smtp] settings, when alerts go by email."""
+    alerts = config.alerts
+    if not alerts.email_to:
+        return None
+    sender = alerts.smtp_from or "madash@" + alerts.email_to[0].rsplit("@", 1)[1]
+    return {"relay": alerts.smtp_relay, "sender": sender}
 
 
 def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
@@ -152,6 +163,7 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
             render("conf/grafana/dashboards.yaml.j2", context).encode(),
             conffile=True,
         ),
+        FileEntry(f"{PROVISIONING}/alerting/madash.yaml", render_alerting(inputs.config).encode(), conffile=True),
         FileEntry(f"{LIBEXEC}/compose", render("debian/server/compose.sh.j2", context).encode(), modes.EXEC),
         FileEntry(
             f"{LIBEXEC}/grafana-admin", render("debian/server/grafana-admin.sh.j2", context).encode(), modes.EXEC

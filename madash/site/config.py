@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from madash.errors import SiteError, UsageError
+from madash.site.alerting import AlertsSection
 from madash.site.features import NAMES as FEATURE_NAMES
 from madash.site.features import Feature, clashes
 from madash.site.layout import CONFIG_NAME, SitePaths
@@ -259,6 +260,7 @@ class SiteConfig:
     internet: InternetSection = field(default_factory=InternetSection)
     repo: RepoSection = field(default_factory=RepoSection)
     grafana: GrafanaSection = field(default_factory=GrafanaSection)
+    alerts: AlertsSection = field(default_factory=AlertsSection)
     hosts: Mapping[str, HostSection] = field(default_factory=lambda: types.MappingProxyType({}))
 
 
@@ -313,6 +315,9 @@ def _check_consistency(config: SiteConfig, reader: Reader) -> None:
                 f"influxdb.{name}", f"is {user!r}, as influxdb.{users[user]}: each role needs its own user"
             )
         users[user] = name
+    problem = config.alerts.consistency()
+    if problem is not None:
+        raise reader.fail(f"alerts.{problem[0]}", problem[1])
     for host, section in config.hosts.items():
         for feature, refused in clashes(section.features):
             raise reader.fail(join(join("hosts", host), "features"), _clash_message(feature, refused))
