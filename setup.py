@@ -80,6 +80,9 @@ setup(
             "jsonschema",
             "types-PyYAML",
             "hypothesis>=6",
+            # The dashboards' typed code (scripts/dashboards/); its versions are EPOCH!GRAFANA_VERSION and a
+            # plain install picks an old Grafana 10.1 build: the newest build for Grafana 11.6, its newest.
+            "grafana-foundation-sdk==1769699379!11.6.0",
         ]
     },
     entry_points={"console_scripts": ["madash-build = madash.cli:main"]},

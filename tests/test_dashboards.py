@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from madash.site.features import FEATURES
+from tests.grafana_model import metric_find_values
 from tests.servers import Influxd
 from tests.telegraf_data import DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
 
@@ -45,7 +46,12 @@ DASHBOARD_DIR = ROOT / "dashboards"
 DATABASE = "telegraf"
 DATASOURCE = {"type": "influxdb", "uid": "madash-influxdb"}
 # Stable uids: Grafana keys a provisioned dashboard's URL and its users' stars on them.
-UIDS = {"few-systems.json": "madash-few-systems", "internet.json": "madash-internet", "smart.json": "madash-smart"}
+UIDS = {
+    "fleet.json": "madash-fleet",
+    "host.json": "madash-host",
+    "internet.json": "madash-internet",
+    "smart.json": "madash-smart",
+}
 PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "state-timeline", "text", "row"}
 NO_QUERY_TYPES = {"row", "text"}
 DASHBOARD_WIDTH_PX = 1600  # a common screen; only the interval depends on it
@@ -158,13 +164,25 @@ def test_variables(name: str) -> None:
     defined: list[str] = []
     for variable in variables(dashboard):
         where = f"{name}: variable {variable.get('name')}"
-        assert variable["type"] == "query", where
         assert re.fullmatch(r"[a-z_]+", variable["name"]), where
+        if variable["type"] == "custom":
+            # A period chosen in the dashboard: one value, inserted as it is.
+            choices = [o["value"] for o in variable["options"]]
+            assert choices == variable["query"].split(","), where
+            assert variable["current"]["value"] in choices and not variable["multi"] and not variable["includeAll"]
+            assert all(re.fullmatch(r"\d+[hdw]", c) for c in choices), f"{where}: not InfluxQL durations"
+            defined.append(variable["name"])
+            continue
+        assert variable["type"] == "query", where
         assert variable["datasource"] == DATASOURCE, where
-        assert variable["query"].strip().upper().startswith("SHOW TAG VALUES"), where
+        assert variable["query"].strip().upper().startswith(("SHOW TAG VALUES", "SELECT")), where
         assert variable["refresh"] in (1, 2), f"{where}: must refresh on load or on time change"
-        assert variable["multi"] is True and variable["includeAll"] is True, where
-        assert variable["current"]["value"] == ["$__all"], f"{where}: all by default"
+        if variable["multi"]:
+            assert variable["includeAll"] is True, where
+            assert variable["current"]["value"] == ["$__all"], f"{where}: all by default"
+        else:
+            # One value at a time: Grafana shows the first until one is chosen.
+            assert variable["includeAll"] is False and not variable.get("current", {}).get("value"), where
         # A variable may only use the ones before it: Grafana resolves them in order.
         assert referenced(variable["query"]) <= set(defined), where
         defined.append(variable["name"])
@@ -184,13 +202,40 @@ def test_variables(name: str) -> None:
     assert set(defined) <= used, f"{name}: unused variables {sorted(set(defined) - used)}"
 
 
-def test_host_variable_is_multi_with_all_and_repeats_a_row() -> None:
-    dashboard = DASHBOARDS["few-systems.json"]
-    [host] = [v for v in variables(dashboard) if v["name"] == "host"]
+def test_fleet_lists_every_host_and_links_each_to_its_host_dashboard() -> None:
+    fleet = DASHBOARDS["fleet.json"]
+    [host] = [v for v in variables(fleet) if v["name"] == "host"]
     assert host["multi"] and host["includeAll"]
-    assert [p["title"] for p in dashboard["panels"] if p.get("repeat") == "host"] == ["$host"]
+    assert not any(p.get("repeat") for p in panels(fleet)), "the fleet is one screen, not a row per host"
+    links: list[str] = []
+    for panel in panels(fleet):
+        links += [link["url"] for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", [])]
+        for override in panel.get("fieldConfig", {}).get("overrides", []):
+            links += [link["url"] for prop in override["properties"] if prop["id"] == "links" for link in prop["value"]]
+    assert len(links) >= 5
+    for url in links:
+        # The host's own dashboard by uid, the clicked host chosen, the time range kept.
+        assert url.startswith(f"/d/{UIDS['host.json']}/") and "var-host=${__" in url and "${__url_time_range}" in url
+
+
+def test_host_dashboard_shows_one_host_and_each_feature_in_its_own_collapsed_row(dataset: Dataset) -> None:
+    host = DASHBOARDS["host.json"]
+    [variable] = [v for v in variables(host) if v["name"] == "host"]
+    assert not variable["multi"] and not variable["includeAll"]
+    rows = [p for p in host["panels"] if p["type"] == "row"]
+    assert not any(r.get("repeat") for r in rows), "no panels repeated per host"
+    assert not rows[0]["collapsed"] and all(r["collapsed"] for r in rows[1:])
+    # Only the open row queries when the dashboard loads: 9 panels, not 37 per host.
+    assert len([p for p in host["panels"] if p["type"] != "row"]) <= 10
+    for row in rows[1:]:
+        feature = re.search(r"\((\w+) feature\)", row["title"])
+        if feature is None:
+            continue
+        read = set().union(*(uses(t["query"]).measurements for p in row["panels"] for t in p["targets"]))
+        assert read <= dataset.features[feature.group(1)], f"{row['title']} reads {sorted(read)}"
     smart = DASHBOARDS["smart.json"]
-    assert {v["name"] for v in variables(smart)} == {"host", "device"}
+    assert {v["name"]: v["multi"] for v in variables(smart) if v["type"] == "query"} == {"host": False, "device": True}
+    assert [r["repeat"] for r in smart["panels"] if r["type"] == "row"] == ["device"]
 
 
 # --- InfluxQL: a small tokenizer, enough to find measurements, fields and tags --------------------------------------
@@ -451,19 +496,64 @@ def run(store: Store, query: str) -> Outcome:
     return Outcome(None, len(series), frozenset(kinds))
 
 
-def variable_options(store: Store, dashboard: Json, time_range: TimeRange) -> dict[str, list[str]]:
-    """Resolve the variables in order, each with the ones before it at their default (All), as Grafana does."""
-    values: dict[str, list[str] | str] = {}
-    options: dict[str, list[str]] = {}
+Options = dict[str, list[str] | str]
+
+
+def variable_options(
+    store: Store, dashboard: Json, time_range: TimeRange, chosen: dict[str, str] | None = None
+) -> Options:
+    """Resolve the variables in order, each with the ones before it at their default (All, or a custom variable's
+    current value unless ``chosen``), keeping what Grafana keeps of each answer: its first frame only."""
+    options: Options = {}
     for variable in variables(dashboard):
-        query = backend_macros(interpolate(variable["query"], values), time_range, 1000)
+        if variable["type"] == "custom":
+            options[variable["name"]] = (chosen or {}).get(variable["name"], variable["current"]["value"])
+            continue
+        if variable["name"] in (chosen or {}):
+            options[variable["name"]] = (chosen or {})[variable["name"]]
+            continue
+        query = backend_macros(interpolate(variable["query"], options), time_range, 1000)
         answer = store.influx.query(query, db=DATABASE)
         [result] = answer["results"]
         assert "error" not in result, f"variable {variable['name']}: {result['error']}\n{query}"
-        found = sorted({row[1] for series in result.get("series", []) for row in series["values"]})
-        options[variable["name"]] = found
-        values[variable["name"]] = found
+        found = sorted(set(metric_find_values(result.get("series", []))))
+        # A single-value variable starts at its first option.
+        options[variable["name"]] = found if variable["multi"] else (found[0] if found else "")
     return options
+
+
+def single_variables(dashboard: Json) -> list[str]:
+    return [v["name"] for v in variables(dashboard) if v["type"] == "query" and not v["multi"]]
+
+
+def panel_contexts(
+    store: Store, dashboard: Json, time_range: TimeRange, repeat: str | None
+) -> list[tuple[str, Options]]:
+    """Every value a panel's query takes: each option of a single-value variable (the host of a Host dashboard),
+    then each value of the row it repeats in, resolved the way Grafana resolves them."""
+    singles = single_variables(dashboard)
+    options = variable_options(store, dashboard, time_range)
+    chosen: list[tuple[str, Options]] = [("all", options)]
+    if singles:
+        [name] = singles
+        everything = sorted(set(all_options(store, dashboard, time_range, name)))
+        chosen = [(f"{name}={v}", variable_options(store, dashboard, time_range, {name: v})) for v in everything]
+    if repeat is None:
+        return chosen
+    result: list[tuple[str, Options]] = []
+    for label, values in chosen:
+        prefix = "" if label == "all" else f"{label}, "
+        result += [(f"{prefix}{repeat}={v}", values | {repeat: v}) for v in values[repeat]]
+    return result
+
+
+def all_options(store: Store, dashboard: Json, time_range: TimeRange, name: str, silent: str = "1d") -> list[str]:
+    """Every option a variable offers (a single-value variable shows one of them at a time)."""
+    [variable] = [v for v in variables(dashboard) if v["name"] == name]
+    earlier = variable_options(store, dashboard, time_range, {"silent": silent})
+    query = backend_macros(interpolate(variable["query"], earlier), time_range, 1000)
+    [result] = store.influx.query(query, db=DATABASE)["results"]
+    return metric_find_values(result.get("series", []))
 
 
 def panel_rows(dashboard: Json) -> dict[int, str | None]:
@@ -473,6 +563,8 @@ def panel_rows(dashboard: Json) -> dict[int, str | None]:
     for panel in sorted(dashboard["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
         if panel["type"] == "row":
             current = panel.get("repeat")
+            # A collapsed row holds its panels.
+            repeat_of |= dict.fromkeys((inner["id"] for inner in panel.get("panels", [])), current)
             continue
         repeat_of[panel["id"]] = current
     return repeat_of
@@ -509,18 +601,16 @@ def test_every_query_returns_data(store: Store, name: str) -> None:
         options = variable_options(store, dashboard, time_range)
         for variable, found in options.items():
             assert found, f"{name}: variable {variable} has no values"
-        defaults: dict[str, list[str] | str] = dict(options)
+        contexts_of = {
+            repeat: panel_contexts(store, dashboard, time_range, repeat)
+            for repeat in set(panel_rows(dashboard).values())
+        }
         for panel in panels(dashboard):
             if panel["type"] in NO_QUERY_TYPES:
                 continue
             width_px = panel["gridPos"]["w"] * DASHBOARD_WIDTH_PX // 24
             interval_ms = round_interval((time_range.to_ms - time_range.from_ms) / width_px)
-            repeat = repeat_of[panel["id"]]
-            contexts: list[tuple[str, dict[str, list[str] | str]]]
-            if repeat is None:
-                contexts = [("all", defaults)]
-            else:
-                contexts = [(f"{repeat}={value}", defaults | {repeat: value}) for value in options[repeat]]
+            contexts = contexts_of[repeat_of[panel["id"]]]
             for target in panel["targets"]:
                 for label, values in contexts:
                     query = backend_macros(interpolate(target["query"], values), time_range, interval_ms)
@@ -541,16 +631,25 @@ def test_every_query_returns_data(store: Store, name: str) -> None:
         by_target.setdefault((r.panel_id, r.ref), []).append(r)
     empty = [f"{g[0].panel} {g[0].ref}: {g[0].query}" for g in by_target.values() if not any(r.series for r in g)]
     assert not empty, f"{name}: queries without data in any context:\n" + "\n".join(empty)
-    # Inside a per-host row: a host's own features show data, a feature it lacks shows a quiet "No data".
+    # For one host: its own features show data, a feature it lacks shows a quiet "No data". Per drive (a row per
+    # device), what a drive reports depends on its kind (NVMe or ATA): a feature's panel shows data on some drive.
     wrong: list[str] = []
+    per_host: dict[tuple[str, str, str], list[QueryRun]] = {}
+    for r in runs:
+        if r.context.startswith("host="):
+            per_host.setdefault((r.panel, r.ref, r.context.split(",")[0].removeprefix("host=")), []).append(r)
+    for (title, ref, host), group in per_host.items():
+        needs = feature_of(store.dataset, group[0].query)
+        has = needs <= HOST_FEATURES[host]
+        by_device = all(", device=" in r.context for r in group)
+        if has and not any(r.series for r in group) and not by_device:
+            wrong.append(f"{title} {ref} shows no data for {host}, which has {sorted(needs)}")
     for r in runs:
         if not r.context.startswith("host="):
             continue
         host = r.context.split(",")[0].removeprefix("host=")
         needs = feature_of(store.dataset, r.query)
         has = needs <= HOST_FEATURES[host]
-        if has and not r.series:
-            wrong.append(f"{r.panel} {r.ref} shows no data for {host}, which has {sorted(needs)}")
         if not has and r.series:
             wrong.append(f"{r.panel} {r.ref} shows data for {host}, which lacks {sorted(needs - HOST_FEATURES[host])}")
     assert not wrong, "\n".join(sorted(set(wrong)))
@@ -579,25 +678,35 @@ def shows(panel: Json, kinds: frozenset[str]) -> str:
 def test_device_rows_show_each_device(store: Store) -> None:
     dashboard = DASHBOARDS["smart.json"]
     [time_range, _] = ranges(store.dataset)
-    options = variable_options(store, dashboard, time_range)
-    assert options == {"host": sorted(s.host for s in HOSTS), "device": ["nvme0", "sda"]}
+    assert variable_options(store, dashboard, time_range)["host"] == "db-01", "the first host until one is chosen"
     health = next(p for p in panels(dashboard) if p["title"] == "Health")
-    for device in options["device"]:
-        query = backend_macros(
-            interpolate(health["targets"][0]["query"], {**options, "device": device}), time_range, 5000
-        )
-        outcome = run(store, query)
-        assert outcome.error is None and outcome.series == (2 if device == "sda" else 1), (device, query)
-        assert outcome.kinds == {"bool"}
+    seen: dict[str, list[str]] = {}
+    # One host at a time: each row is one drive of that host, never the same name on two hosts.
+    for host in sorted(s.host for s in HOSTS):
+        options = variable_options(store, dashboard, time_range, {"host": host})
+        seen[host] = list(options["device"])
+        for device in options["device"]:
+            query = backend_macros(
+                interpolate(health["targets"][0]["query"], {**options, "device": device}), time_range, 5000
+            )
+            outcome = run(store, query)
+            assert outcome.error is None and outcome.series == 1, (host, device, query)
+            assert outcome.kinds == {"bool"}
+    assert seen == {"db-01": ["sda"], "ws.example.org": ["nvme0", "sda"]}
 
 
 def test_variables_list_the_generated_hosts(store: Store) -> None:
     [time_range, _] = ranges(store.dataset)
-    assert variable_options(store, DASHBOARDS["few-systems.json"], time_range) == {
-        "host": sorted(s.host for s in HOSTS)
+    assert variable_options(store, DASHBOARDS["fleet.json"], time_range) == {
+        "silent": "1d",
+        "host": sorted(s.host for s in HOSTS),
     }
+    assert variable_options(store, DASHBOARDS["host.json"], time_range) == {"silent": "1d", "host": "db-01"}
+    assert all_options(store, DASHBOARDS["host.json"], time_range, "host") == sorted(s.host for s in HOSTS)
+    # One variable per probe kind: a query over several measurements would keep only the first one's hosts.
+    probes = sorted(s.host for s in (*HOSTS, PROBE) if "internet" in s.features)
     internet = variable_options(store, DASHBOARDS["internet.json"], time_range)
-    assert internet == {"host": sorted(s.host for s in (*HOSTS, PROBE) if "internet" in s.features)}
+    assert internet == {"silent": "1d", "ping_host": probes, "http_host": probes, "dns_host": probes}
 
 
 # --- consistency with what the features produce -----------------------------------------------------------------

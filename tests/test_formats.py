@@ -417,10 +417,12 @@ def test_systemd_rendered_units_read_back() -> None:
         "data_dir": "/var/lib/madash",
     }
     service = systemd.parse(render("debian/server/madash-server.service.j2", context))["Service"]
-    post = dict(service)["ExecStartPost"]
-    assert systemd.command(post) == [
-        "/usr/lib/madash-server/ensure-influxdb", "--env-file", "/etc/madash-server/madash.env",
-        "--url", "http://127.0.0.1:8086", "--state", "/var/lib/madash/ensure-influxdb.state", "--wait", "180",
+    # In order: InfluxDB made to match the env file, then Grafana's admin password.
+    posts = [systemd.command(value) for key, value in service if key == "ExecStartPost"]
+    assert posts == [
+        ["/usr/lib/madash-server/ensure-influxdb", "--env-file", "/etc/madash-server/madash.env",
+         "--url", "http://127.0.0.1:8086", "--state", "/var/lib/madash/ensure-influxdb.state", "--wait", "180"],
+        ["/usr/lib/madash-server/grafana-admin"],
     ]  # fmt: skip
 
 

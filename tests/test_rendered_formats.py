@@ -64,7 +64,7 @@ def server_inputs(config_text: str | None = None) -> ServerInputs:
     )
     secrets = Credentials(
         influxdb_admin_password="a1", influxdb_writer_password="w1", influxdb_reader_password="r1",
-        grafana_admin_password="g1",
+        grafana_admin_password="g1", grafana_secret_key="k1",
     )  # fmt: skip
     return ServerInputs(
         config=parse_config(text, Path("madash.toml")), secrets=secrets, ca_pem=b"", cert_pem=b"", key_pem=b"",

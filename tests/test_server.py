@@ -82,7 +82,7 @@ def test_env_file_uses_the_image_variable_names(built: DebContents) -> None:
     assert names == [
         "INFLUXDB_DB", "INFLUXDB_ADMIN_USER", "INFLUXDB_ADMIN_PASSWORD", "INFLUXDB_WRITE_USER",
         "INFLUXDB_WRITE_USER_PASSWORD", "INFLUXDB_READ_USER", "INFLUXDB_READ_USER_PASSWORD",
-        "GF_SECURITY_ADMIN_PASSWORD", "MADASH_INFLUXDB_RETENTION",
+        "GF_SECURITY_ADMIN_PASSWORD", "GF_SECURITY_SECRET_KEY", "MADASH_INFLUXDB_RETENTION",
     ]  # fmt: skip
 
 
@@ -91,6 +91,8 @@ def test_golden_configuration(built: DebContents, request: pytest.FixtureRequest
         ("/etc/madash-server/stunnel.conf", "stunnel.conf"),
         ("/etc/madash-server/compose.yml", "compose.yml"),
         ("/etc/madash-server/grafana/provisioning/datasources/madash.yaml", "datasource.yaml"),
+        ("/etc/madash-server/grafana/provisioning/dashboards/madash.yaml", "dashboards.yaml"),
+        ("/usr/lib/madash-server/grafana-admin", "grafana-admin"),
         ("/etc/madash-server/probe/telegraf.conf", "probe.conf"),
         ("/lib/systemd/system/madash-server.service", "madash-server.service"),
         ("/lib/systemd/system/madash-stunnel.service", "madash-stunnel.service"),

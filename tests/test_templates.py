@@ -50,6 +50,7 @@ FORMATS: list[tuple[str, set[str]]] = [
     ("debian/client/sudoers.j2", SUDOERS),
     ("debian/snippets/*", SHELL),
     ("debian/server/compose.sh.j2", SHELL),
+    ("debian/server/grafana-admin.sh.j2", SHELL),
     ("debian/*/*.service.j2", SYSTEMD),
     ("debian/client/telegraf-dropin.conf.j2", SYSTEMD),
     ("debian/*/*.env.j2", ENV),

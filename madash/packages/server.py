@@ -16,6 +16,7 @@ from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.fsutil import site_lock
 from madash.packages import reread
+from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.common import copyright_file
 from madash.packages.telegraf import input_interval
@@ -25,9 +26,8 @@ from madash.pki.store import load_leaf, read_pki_file
 from madash.render import render
 from madash.resources import data_root
 from madash.site import credentials
-from madash.site.config import Site, SiteConfig
+from madash.site.config import Site, SiteConfig, grafana_url
 from madash.site.features import Feature
-from madash.site.values import url_host
 
 PACKAGE = "madash-server"
 ETC = "/etc/madash-server"
@@ -41,6 +41,10 @@ DASHBOARDS = "/usr/share/madash-server/dashboards"
 DATA_DIR = "/var/lib/madash"
 UNIT_DIR = "/lib/systemd/system"
 DATASOURCE_UID = "madash-influxdb"
+FOLDER_UID = "madash"  # fixed: links, permissions and alert rules name the folder by it
+PROVISIONING = f"{ETC}/grafana/provisioning"
+# Grafana logs an error at every start for each of its provisioning directories that is missing.
+PROVISIONING_DIRS = (f"{PROVISIONING}/plugins",)
 
 # Pinned images: a re-bake never changes what runs behind the admin's back.
 IMAGES = {
@@ -113,6 +117,7 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "data_dir": DATA_DIR,
         "dashboards_dir": DASHBOARDS,
         "datasource_uid": DATASOURCE_UID,
+        "folder_uid": FOLDER_UID,
         "images": IMAGES,
         "probe": config.internet.enabled,
         "internet": config.internet,
@@ -123,9 +128,19 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "grafana_port": server.grafana_port,
         "influxdb_port": server.influxdb_local_port,
         "grafana_local_port": server.grafana_local_port,
-        "grafana_url": f"https://{url_host(server.addresses[0])}:{server.grafana_port}/",
+        "grafana_url": grafana_url(config),
         "influxdb": config.influxdb,
+        "smtp": _smtp(config),
     }
+
+
+def _smtp(config: SiteConfig) -> dict[str, str] | None:
+    """Grafana's [smtp] settings, when alerts go by email."""
+    alerts = config.alerts
+    if not alerts.email_to:
+        return None
+    sender = alerts.smtp_from or "madash@" + alerts.email_to[0].rsplit("@", 1)[1]
+    return {"relay": alerts.smtp_relay, "sender": sender}
 
 
 def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
@@ -145,16 +160,20 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         FileEntry(f"{TLS}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS}/crl.pem", inputs.crl_pem, conffile=True),
         FileEntry(
-            f"{ETC}/grafana/provisioning/datasources/madash.yaml",
+            f"{PROVISIONING}/datasources/madash.yaml",
             render("conf/grafana/datasource.yaml.j2", context).encode(),
             conffile=True,
         ),
         FileEntry(
-            f"{ETC}/grafana/provisioning/dashboards/madash.yaml",
+            f"{PROVISIONING}/dashboards/madash.yaml",
             render("conf/grafana/dashboards.yaml.j2", context).encode(),
             conffile=True,
         ),
+        FileEntry(f"{PROVISIONING}/alerting/madash.yaml", render_alerting(inputs.config).encode(), conffile=True),
         FileEntry(f"{LIBEXEC}/compose", render("debian/server/compose.sh.j2", context).encode(), modes.EXEC),
+        FileEntry(
+            f"{LIBEXEC}/grafana-admin", render("debian/server/grafana-admin.sh.j2", context).encode(), modes.EXEC
+        ),
         FileEntry(
             f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), modes.EXEC
         ),
@@ -197,7 +216,9 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "Priority": "optional",
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
     }
-    spec = PackageSpec(PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS,), scripts=scripts)
+    spec = PackageSpec(
+        PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS, *PROVISIONING_DIRS), scripts=scripts
+    )
     _reread(spec, inputs)
     return spec
 
@@ -233,6 +254,7 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
         "INFLUXDB_WRITE_USER_PASSWORD": secrets.influxdb_writer_password, "INFLUXDB_READ_USER": influx.reader_user,
         "INFLUXDB_READ_USER_PASSWORD": secrets.influxdb_reader_password,
         "GF_SECURITY_ADMIN_PASSWORD": secrets.grafana_admin_password, "MADASH_INFLUXDB_RETENTION": influx.retention,
+        "GF_SECURITY_SECRET_KEY": secrets.grafana_secret_key,
     })  # fmt: skip
     services: dict[str, dict[str, object]] = {
         "influxdb": {"image": IMAGES["influxdb"], "ports": [f"127.0.0.1:{server.influxdb_local_port}:8086"]},

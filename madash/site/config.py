@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from madash.errors import SiteError, UsageError
+from madash.site.alerting import AlertsSection
 from madash.site.features import NAMES as FEATURE_NAMES
 from madash.site.features import Feature, clashes
 from madash.site.layout import CONFIG_NAME, SitePaths
 from madash.site.schema import Reader, did_you_mean, join
 from madash.site.schema import check as _check
-from madash.site.urls import check_http_url, check_repo_url, check_tcp_address
+from madash.site.urls import check_http_url, check_public_url, check_repo_url, check_tcp_address
 from madash.site.values import (
     DEFAULT_MAINTAINER_ADDRESS,
     check_architecture,
@@ -42,7 +43,9 @@ from madash.site.values import (
     check_tags,
     check_unique,
     check_unprivileged_port,
+    is_dns_name,
     is_ip_address,
+    url_host,
 )
 
 
@@ -233,6 +236,22 @@ class HostSection:
 
 
 @dataclass(frozen=True)
+class GrafanaSection:
+    # Grafana's root_url, which its links, redirects and alert messages use; empty: the first DNS name among
+    # server.addresses (an IP address only if there is none), at server.grafana_port.
+    public_url: str = field(default="", metadata=_check(check_public_url))
+
+
+def grafana_url(config: SiteConfig) -> str:
+    server = config.server
+    if config.grafana.public_url:
+        return config.grafana.public_url.rstrip("/") + "/"
+    names = [a for a in server.addresses if is_dns_name(a)]
+    host = names[0] if names else server.addresses[0]
+    return f"https://{url_host(host)}:{server.grafana_port}/"
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     site: SiteSection
     server: ServerSection
@@ -240,6 +259,8 @@ class SiteConfig:
     influxdb: InfluxDBSection = field(default_factory=InfluxDBSection)
     internet: InternetSection = field(default_factory=InternetSection)
     repo: RepoSection = field(default_factory=RepoSection)
+    grafana: GrafanaSection = field(default_factory=GrafanaSection)
+    alerts: AlertsSection = field(default_factory=AlertsSection)
     hosts: Mapping[str, HostSection] = field(default_factory=lambda: types.MappingProxyType({}))
 
 
@@ -294,6 +315,9 @@ def _check_consistency(config: SiteConfig, reader: Reader) -> None:
                 f"influxdb.{name}", f"is {user!r}, as influxdb.{users[user]}: each role needs its own user"
             )
         users[user] = name
+    problem = config.alerts.consistency()
+    if problem is not None:
+        raise reader.fail(f"alerts.{problem[0]}", problem[1])
     for host, section in config.hosts.items():
         for feature, refused in clashes(section.features):
             raise reader.fail(join(join("hosts", host), "features"), _clash_message(feature, refused))

@@ -1,4 +1,5 @@
-"""The site's generated passwords: InfluxDB admin, writer and reader, Grafana admin.
+"""The site's generated secrets: InfluxDB admin, writer and reader passwords, Grafana's admin password and
+secret key.
 
 Kept in secrets.toml (0600) beside madash.toml, never printed and never passed
 on a command line. Each package receives only the ones its machine needs.
@@ -6,6 +7,8 @@ on a command line. Each package receives only the ones its machine needs.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import tomllib
 from dataclasses import dataclass, fields
@@ -23,6 +26,9 @@ class Credentials:
     influxdb_writer_password: str
     influxdb_reader_password: str
     grafana_admin_password: str
+    # Grafana's [security] secret_key, which encrypts what it stores (the datasource password among them): the
+    # public default would let anyone with a copy of grafana.db read them.
+    grafana_secret_key: str
 
     def __repr__(self) -> str:
         # Keep secrets out of tracebacks and debug output.
@@ -51,7 +57,17 @@ def load(paths: SitePaths) -> Credentials:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SiteError(f"cannot read {paths.secrets}: {exc}") from None
     names = [f.name for f in fields(Credentials)]
+    if "grafana_secret_key" not in data and isinstance(data.get("influxdb_admin_password"), str):
+        data["grafana_secret_key"] = derived_secret_key(data["influxdb_admin_password"])
     missing = [name for name in names if not isinstance(data.get(name), str) or not data[name]]
     if missing:
         raise SiteError(f"{paths.secrets}: missing {', '.join(missing)}")
     return Credentials(*(data[name] for name in names))
+
+
+def derived_secret_key(site_secret: str) -> str:
+    """The secret key of a site made before it was generated: derived from one of its secrets, so that it is the
+    same at every bake (a changed key would make what Grafana encrypted unreadable) and known to no one else."""
+    if not site_secret:
+        return ""
+    return hmac.new(site_secret.encode(), b"madash grafana secret_key", hashlib.sha256).hexdigest()

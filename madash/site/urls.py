@@ -116,3 +116,23 @@ def check_tcp_address(value: str) -> str:
         raise UsageError(message)
     _url_authority_host(parsed, value)
     return value
+
+
+def check_public_url(value: str) -> str:
+    """Where people open Grafana: https://HOST[:PORT]/ (Grafana's root_url), or empty for the default.
+
+    https only, as Grafana's session cookie is marked secure; no path, as Grafana is served from the root; no
+    query, fragment or user information."""
+    if not value:
+        return value
+    message = f"{shown(value)} is not a URL such as https://monitor.example.org:3000/ (https, a host, a port)"
+    check_no_variable(value, "the URL")
+    if not _HTTP_URL_CHARS.fullmatch(value):
+        raise UsageError(message)
+    parsed = split_url(value)
+    if parsed.scheme != "https" or not value.startswith("https://"):
+        raise UsageError(message, hint="Grafana's cookies are secure-only: it is reached over https")
+    if parsed.path not in ("", "/") or "?" in value or "#" in value:
+        raise UsageError(f"{shown(value)} has a path, a query or a fragment: Grafana is served from the root")
+    _url_authority_host(parsed, value)
+    return value
