@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from madash.bootstrap import init_site
+from madash.packages.server import PROBE_DOOR_CERTIFICATE
 from madash.site.config import load_site
 from madash.site.features import BASE_INPUTS, FEATURES, NAMES, Feature
 from tests.conftest import NOW, bake_host, set_repo
@@ -144,7 +145,9 @@ def _server(site_dir: Path, work: Path, influx: Influxd) -> tuple[dict[str, str]
     probe_conf = work / "probe" / "telegraf.conf"
     probe_conf.parent.mkdir()
     probe_text = member(contents, "/etc/madash-server/probe/telegraf.conf").decode()
-    assert '"http://influxdb:8086"' in probe_text
+    assert '"http://influxdb:8086"' in probe_text and f'"{PROBE_DOOR_CERTIFICATE}"' in probe_text
+    # ...and compose mounts the server certificate where x509_cert reads it; here it is the package's file.
+    probe_text = probe_text.replace(f'"{PROBE_DOOR_CERTIFICATE}"', f'"{work / "tls" / "server.crt"}"')
     probe_conf.write_text(probe_text.replace('"http://influxdb:8086"', f'"{influx.url}"'))
     # The probe image runs `telegraf` with its one config file; compose gives it the writer password.
     probe = HostFiles("madash-probe", work, ("--config", str(probe_conf)),
@@ -307,7 +310,17 @@ def test_the_server_probe_configuration_runs(stack: Stack, version: str) -> None
     log = once.stderr + once.stdout
     assert once.returncode == 0, log
     assert problems(log, version=version) == []
-    assert stack.measurements("madash-probe", since_ns=since - 1_000_000_000) >= MEASUREMENTS["internet"]
+    found = stack.measurements("madash-probe", since_ns=since - 1_000_000_000)
+    # x509_cert: what the alert on the door certificate's expiry reads.
+    assert found >= MEASUREMENTS["internet"] | {"x509_cert"}
+    # The alert's own query (madash/packages/alerts.py) over what real Telegraf wrote: days, not zero.
+    answer = stack.influx.query(
+        'SELECT last("expiry") FROM "x509_cert" WHERE host = \'madash-probe\' GROUP BY "source"',
+        *stack.reader,
+        db="telegraf",
+    )
+    [series] = answer["results"][0]["series"]
+    assert series["tags"]["source"].endswith("server.crt") and series["values"][0][1] > 30 * 86400
 
 
 def test_every_feature_is_covered() -> None:

@@ -33,6 +33,8 @@ PACKAGE = "madash-server"
 ETC = "/etc/madash-server"
 # The probe's agent interval; its probes run on the internet feature's own (input_interval).
 PROBE_INTERVAL = "10s"
+# Where compose mounts the server certificate in the probe container, for its x509_cert input.
+PROBE_DOOR_CERTIFICATE = "/etc/telegraf/door.crt"
 TLS = f"{ETC}/tls"
 ENV_FILE = f"{ETC}/madash.env"
 STUNNEL_CONF = f"{ETC}/stunnel.conf"
@@ -123,6 +125,8 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "internet": config.internet,
         "intervals": {"internet": input_interval(Feature.INTERNET, PROBE_INTERVAL)},
         "probe_interval": PROBE_INTERVAL,
+        "door_certificate": PROBE_DOOR_CERTIFICATE,
+        "probe_door_certificate": PROBE_DOOR_CERTIFICATE,
         "listen": server.listen_addresses(),
         "door_port": server.door_port,
         "grafana_port": server.grafana_port,
@@ -282,7 +286,7 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
         present = {"ping": internet.ping, "http_response": internet.http, "dns_query": internet.dns_servers}
         reread.telegraf(
             probe, text[probe], tags={}, agent={"hostname": "madash-probe"},
-            inputs={name for name, targets in present.items() if targets},
+            inputs={"x509_cert"} | {name for name, targets in present.items() if targets},
             outputs={"urls": ["http://influxdb:8086"], "database": influx.database, "username": influx.writer_user},
             variables={"MADASH_INFLUXDB_PASSWORD"},
         )  # fmt: skip
