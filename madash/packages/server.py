@@ -36,6 +36,8 @@ STUNNEL_CONF = f"{ETC}/stunnel.conf"
 LIBEXEC = "/usr/libexec/madash-server"
 DASHBOARDS = "/usr/share/madash-server/dashboards"
 DATA_DIR = "/var/lib/madash"
+# The sha256sum of each unit file at the last configure: whether an upgrade changed it (snippets/units.postinst).
+UNIT_SUMS = f"{DATA_DIR}/units"
 UNIT_DIR = "/lib/systemd/system"
 UNITS = ("madash-server.service", "madash-ensure-influxdb.service", "madash-stunnel.service")
 DATASOURCE_UID = "madash-influxdb"
@@ -202,6 +204,8 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         **context,
         "key_path": f"{TLS}/server.key",
         "units": units,
+        "unit_sums": UNIT_SUMS,
+        "unit_dir": UNIT_DIR,
         "obsolete_conffiles": obsolete,
         "obsolete_dirs": _obsolete_dirs(obsolete, files),
     }
