@@ -5,7 +5,11 @@ they read as what they are. build_py copies them into the package as madash/data
 which is where madash.resources looks first; a checkout falls back to the top level.
 """
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -17,6 +21,64 @@ DATA_DIRS = ("conf", "debian", "dashboards")
 # packaging directory: control, rules, changelog, source/ and debhelper's state. Only
 # these subdirectories of it are madash's templates.
 DEBIAN_TEMPLATE_DIRS = ("client", "common", "server", "snippets")
+SUMMARY = "Debian packages for a Grafana, InfluxDB and Telegraf site"
+# python3-madash's Description, for stdeb (which would cut the README at 20 lines, Markdown and all):
+# plain text, at most 20 lines of at most 80 columns; two leading spaces keep a line as it is.
+DEBIAN_DESCRIPTION = """\
+madash keeps a small monitoring site in one directory (its settings, its
+certificate authority and its secrets) and bakes Debian packages from it
+with the madash-build command:
+  - madash-server for the monitoring server: Grafana and InfluxDB under
+    docker compose, and stunnel as the mutual-TLS door to InfluxDB;
+  - one madash-client-HOST per monitored machine: Telegraf's configuration
+    for the host's features, with the host's own certificate;
+  - a signed apt repository that serves them to the site's machines.
+
+A re-bake with nothing changed gives the same package, byte for byte;
+every generated file is read back by its own parser before it is packaged.
+"""
+STDEB_COMMANDS = {"sdist_dsc", "bdist_deb", "debianize"}
+# madash-build(1) and its bash completion, made from the argument parser at build time (argparse-manpage,
+# shtab: build requirements in pyproject.toml and Build-Depends in stdeb.cfg), installed as data files.
+GENERATED = "build/generated"
+MAN_PAGE = f"{GENERATED}/madash-build.1"
+COMPLETION = f"{GENERATED}/madash-build"
+PARSER_MODULE = "madash.cli.parser"
+
+
+def _generate() -> None:
+    """Write the manual page and the completion script from this tree's parser."""
+    (HERE / GENERATED).mkdir(parents=True, exist_ok=True)
+    # This tree first; pip's build environment reaches its own packages through PYTHONPATH too.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    # The tools of this very interpreter (pip's build environment, or Debian's python3 under pybuild), not
+    # whichever comes first on PATH: argparse-manpage's module is build_manpages up to 1.x, argparse_manpage after.
+    manpage = (
+        "try:\n    from argparse_manpage.cli import main\n"
+        "except ImportError:\n    from build_manpages.cli import main\n"
+        "main()"
+    )
+    subprocess.run(
+        [sys.executable, "-c", manpage, "--module", PARSER_MODULE, "--function", "build_parser",
+         "--project-name", "madash", "--author", "madash developers", "--url", "https://example.invalid/madash",
+         "--output", str(HERE / MAN_PAGE)],
+        env=env, check=True,
+    )  # fmt: skip
+    # argparse-manpage (Debian 12's 1.2.2 and PyPI's 4.x alike) writes the NAME line without the summary that
+    # whatis and apropos read (lintian: bad-whatis-entry).
+    page = (HERE / MAN_PAGE).read_text(encoding="utf-8")
+    page = re.sub(r"^(\.SH NAME\n)(madash\\?-build)\n", rf"\1\2 \\- {SUMMARY}\n", page, count=1, flags=re.MULTILINE)
+    (HERE / MAN_PAGE).write_text(page, encoding="utf-8")
+    completion = subprocess.run(
+        [sys.executable, "-m", "shtab", "--shell=bash", "--error-unimportable", f"{PARSER_MODULE}.build_parser"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    # Debian 12's shtab (1.5.5) keeps each argument's choices in a bash array and reads it back through
+    # ${!name}, which gives the first element only: "madash-build <TAB>" offered init alone. name[@] gives them
+    # all (and a plain string, as other versions write, as it is).
+    broken = 'local current_action_choices_var="${current_action}_choices"'
+    completion = completion.replace(broken, broken.removesuffix('"') + '[@]"')
+    (HERE / COMPLETION).write_text(completion, encoding="utf-8")
 
 
 def _version() -> str:
@@ -42,14 +104,18 @@ class BuildWithTemplates(build_py):
                     shutil.copytree(source / sub, target / name / sub, ignore=ignore)
             elif source.is_dir():
                 shutil.copytree(source, target / name, ignore=ignore)
+        _generate()
 
 
 setup(
     name="madash",
     version=_version(),
-    description="Bake Debian packages for a Grafana/InfluxDB/Telegraf site",
-    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
-    long_description_content_type="text/markdown",
+    description=SUMMARY,
+    # The README for pip's metadata; the Debian description when stdeb writes debian/control.
+    long_description=(
+        DEBIAN_DESCRIPTION if STDEB_COMMANDS & set(sys.argv) else (HERE / "README.md").read_text(encoding="utf-8")
+    ),
+    long_description_content_type="text/plain" if STDEB_COMMANDS & set(sys.argv) else "text/markdown",
     author="madash developers",
     author_email="madash@example.invalid",
     license="MIT",
@@ -83,9 +149,13 @@ setup(
             # The dashboards' typed code (scripts/dashboards/); its versions are EPOCH!GRAFANA_VERSION and a
             # plain install picks an old Grafana 10.1 build: the newest build for Grafana 11.6, its newest.
             "grafana-foundation-sdk==1769699379!11.6.0",
+            # To build the wheel without build isolation in tests/test_toolkit_deb.py.
+            "argparse-manpage",
+            "shtab",
         ]
     },
     entry_points={"console_scripts": ["madash-build = madash.cli:main"]},
+    data_files=[("share/man/man1", [MAN_PAGE]), ("share/bash-completion/completions", [COMPLETION])],
     classifiers=[
         "Environment :: Console",
         "Operating System :: POSIX :: Linux",

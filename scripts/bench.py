@@ -353,7 +353,7 @@ def bench_door(root: Path, work: Path, hosts: int, seconds: float, points: int) 
     )
     (work / "madash.env").write_bytes(contents.members["/etc/madash-server/madash.env"].data or b"")
     helper = work / "ensure-influxdb"
-    helper.write_bytes(contents.members["/usr/lib/madash-server/ensure-influxdb"].data or b"")
+    helper.write_bytes(contents.members["/usr/libexec/madash-server/ensure-influxdb"].data or b"")
     helper.chmod(0o755)
     client_dir = site.paths.clients
     host = sorted(site.config.hosts)[1]

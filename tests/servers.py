@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -333,10 +334,12 @@ class Stunnel(_Process):
     _RELOAD_OK = "Configuration successful"
     _RELOAD_FAILED = "Failed to reload the configuration file"
 
-    def __init__(self, conf_path: Path, *, ports: list[int]) -> None:
+    def __init__(self, conf_path: Path, *, ports: list[int], wrapper: Sequence[str] = ()) -> None:
+        """``wrapper``: a command that runs stunnel, such as setpriv with a unit's user and capabilities."""
         super().__init__(conf_path.parent / f"{conf_path.name}.log")
         self.conf_path = conf_path
         self.ports = list(ports)
+        self.wrapper = list(wrapper)
 
     @property
     def log(self) -> str:
@@ -360,7 +363,7 @@ class Stunnel(_Process):
         if not any(line.replace(" ", "").lower() == "foreground=yes" for line in text.splitlines()):
             # Without it stunnel forks into the background (untracked) and logs nowhere we can read.
             raise ServerError(f"{self.conf_path} must say 'foreground = yes' to run under the test harness")
-        process = self._spawn([STUNNEL, str(self.conf_path)])
+        process = self._spawn([*self.wrapper, STUNNEL, str(self.conf_path)])
         try:
             for port in self.ports:
                 wait_for_port(port, 10, process=process)

@@ -120,7 +120,7 @@ def door(tmp_path: Path) -> Iterator[Door]:
     env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line and not line.startswith("#"))
     (work / "madash.env").write_text(env_text)
     helper = work / "ensure-influxdb"
-    helper.write_bytes(member(contents, "/usr/lib/madash-server/ensure-influxdb"))
+    helper.write_bytes(member(contents, "/usr/libexec/madash-server/ensure-influxdb"))
     helper.chmod(0o755)
     with Influxd(tmp_path / "influxd", auth=True) as influx, PlainHttpServer() as grafana:
         ensure = subprocess.run(

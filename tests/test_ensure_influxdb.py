@@ -42,7 +42,7 @@ def helper(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = load_site(root)
     deb = bake.bake_package(site, server.server_spec(server.gather(site, NOW)), NOW).path
     path = root / "ensure-influxdb"
-    path.write_bytes(read_deb(deb).members["/usr/lib/madash-server/ensure-influxdb"].data or b"")
+    path.write_bytes(read_deb(deb).members["/usr/libexec/madash-server/ensure-influxdb"].data or b"")
     path.chmod(0o755)
     return path
 

@@ -411,18 +411,16 @@ def test_systemd_rendered_units_read_back() -> None:
     from madash.render import render
 
     context = {
-        "libexec": "/usr/lib/madash-server",
+        "libexec": "/usr/libexec/madash-server",
         "env_file": "/etc/madash-server/madash.env",
         "influxdb_port": 8086,
         "data_dir": "/var/lib/madash",
     }
-    service = systemd.parse(render("debian/server/madash-server.service.j2", context))["Service"]
-    # In order: InfluxDB made to match the env file, then Grafana's admin password.
-    posts = [systemd.command(value) for key, value in service if key == "ExecStartPost"]
-    assert posts == [
-        ["/usr/lib/madash-server/ensure-influxdb", "--env-file", "/etc/madash-server/madash.env",
-         "--url", "http://127.0.0.1:8086", "--state", "/var/lib/madash/ensure-influxdb.state", "--wait", "180"],
-        ["/usr/lib/madash-server/grafana-admin"],
+    service = systemd.parse(render("debian/server/madash-ensure-influxdb.service.j2", context))["Service"]
+    start = dict(service)["ExecStart"]
+    assert systemd.command(start) == [
+        "/usr/libexec/madash-server/ensure-influxdb", "--env-file", "/etc/madash-server/madash.env",
+        "--url", "http://127.0.0.1:8086", "--state", "/var/lib/madash/ensure-influxdb.state", "--wait", "120",
     ]  # fmt: skip
 
 

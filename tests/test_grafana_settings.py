@@ -147,8 +147,10 @@ def test_dashboards_are_read_only_everywhere_in_a_fixed_folder(built: DebContent
 def test_admin_password_is_applied_at_every_start(built: DebContents, tmp_path: Path) -> None:
     """grafana-admin, run with a docker compose that runs the container's commands here: it waits for Grafana,
     then gives the password to grafana cli on stdin, and no password is on any command line."""
-    unit = text(built, "/lib/systemd/system/madash-server.service")
-    assert f"ExecStartPost={server.LIBEXEC}/grafana-admin" in unit.splitlines()
+    # Its own unit, started by madash-server.service's Wants= and waited for by nothing (no install blocks).
+    unit = text(built, "/lib/systemd/system/madash-grafana-admin.service")
+    assert f"ExecStart={server.LIBEXEC}/grafana-admin" in unit.splitlines()
+    assert "madash-grafana-admin.service" in text(built, "/lib/systemd/system/madash-server.service")
     script = text(built, f"{server.LIBEXEC}/grafana-admin")
     assert built.members[f"{server.LIBEXEC}/grafana-admin"].mode & stat.S_IXUSR
     bin_dir = tmp_path / "bin"

@@ -113,7 +113,7 @@ def test_server_files_read_back() -> None:
     env = envfile.parse(by_path["/etc/madash-server/madash.env"])
     assert env["INFLUXDB_ADMIN_PASSWORD"] == "a1" and env["MADASH_INFLUXDB_RETENTION"] == "90d"
     unit = systemd.parse(by_path["/lib/systemd/system/madash-server.service"])
-    assert systemd.command(dict(unit["Service"])["ExecStop"]) == ["/usr/lib/madash-server/compose", "down"]
+    assert systemd.command(dict(unit["Service"])["ExecStop"]) == ["/usr/libexec/madash-server/compose", "down"]
     assert yaml.parse(by_path["/etc/madash-server/grafana/provisioning/datasources/madash.yaml"])["apiVersion"] == 1
     assert toml.parse(by_path["/etc/madash-server/probe/telegraf.conf"])["agent"]["hostname"] == "madash-probe"
 

@@ -14,6 +14,7 @@ import yaml
 
 from madash.deb.reader import DebContents, read_deb
 from madash.errors import UsageError
+from madash.formats import systemd
 from madash.packages import bake, server
 from madash.pki import store as certstore
 from madash.site.config import load_site
@@ -42,15 +43,18 @@ def test_layout_modes_conffiles_dependencies(built: DebContents) -> None:
     files = {p: oct(m.mode) for p, m in built.members.items() if m.data is not None}
     assert files["/etc/madash-server/madash.env"] == "0o600"
     assert files["/etc/madash-server/tls/server.key"] == "0o600"
-    assert files["/usr/lib/madash-server/ensure-influxdb"] == "0o755"
-    assert files["/usr/lib/madash-server/compose"] == "0o755"
+    assert files["/usr/libexec/madash-server/ensure-influxdb"] == "0o755"
+    assert files["/usr/libexec/madash-server/compose"] == "0o755"
     assert all(
         mode == "0o644" for p, mode in files.items() if p.endswith((".crt", ".pem", ".yml", ".yaml", ".service"))
     )
     assert set(built.conffiles) == {p for p in files if p.startswith("/etc/")}
     assert {m.owner for m in built.members.values()} == {"root"}
     control = built.control
-    assert control["Depends"] == "docker.io | docker-ce, docker-compose | docker-compose-plugin, stunnel4, python3"
+    # The compose plugin before Debian 12's v1 docker-compose: apt installs the first alternative it can.
+    assert control["Depends"] == (
+        "docker.io | docker-ce, docker-compose-plugin | docker-compose, stunnel4, python3, procps"
+    )
     assert control["Package"] == "madash-server" and control["Architecture"] == "all"
     assert not any(p.startswith(("/etc/stunnel/", "/etc/telegraf/", "/etc/madash/")) for p in built.members)
 
@@ -92,10 +96,12 @@ def test_golden_configuration(built: DebContents, request: pytest.FixtureRequest
         ("/etc/madash-server/compose.yml", "compose.yml"),
         ("/etc/madash-server/grafana/provisioning/datasources/madash.yaml", "datasource.yaml"),
         ("/etc/madash-server/grafana/provisioning/dashboards/madash.yaml", "dashboards.yaml"),
-        ("/usr/lib/madash-server/grafana-admin", "grafana-admin"),
+        ("/usr/libexec/madash-server/grafana-admin", "grafana-admin"),
+        ("/lib/systemd/system/madash-grafana-admin.service", "madash-grafana-admin.service"),
         ("/etc/madash-server/probe/telegraf.conf", "probe.conf"),
         ("/lib/systemd/system/madash-server.service", "madash-server.service"),
         ("/lib/systemd/system/madash-stunnel.service", "madash-stunnel.service"),
+        ("/lib/systemd/system/madash-ensure-influxdb.service", "madash-ensure-influxdb.service"),
     ]:
         check_golden(request, f"server/{name}", text(built, path))
     for name, script in built.scripts.items():
@@ -105,7 +111,7 @@ def test_golden_configuration(built: DebContents, request: pytest.FixtureRequest
     check = subprocess.run(["shellcheck", "--shell=sh", *scripts], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout
     compose_wrapper = tmp_path / "compose"
-    compose_wrapper.write_text(text(built, "/usr/lib/madash-server/compose"))
+    compose_wrapper.write_text(text(built, "/usr/libexec/madash-server/compose"))
     check = subprocess.run(["shellcheck", str(compose_wrapper)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout
 
@@ -148,19 +154,50 @@ def test_compose_file_is_valid_and_publishes_loopback_only(built: DebContents, t
     assert "${" not in resolved, "a variable the env file does not define"
 
 
-def test_probe_can_be_left_out(site_dir: Path) -> None:
+def test_probe_can_be_left_out_and_its_conffile_goes(site_dir: Path) -> None:
+    probe = "/etc/madash-server/probe/telegraf.conf"
+    assert "rm_conffile" not in built_scripts(site_dir)
     config = site_dir / "madash.toml"
     config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
-    contents = read_deb(bake_server(site_dir).path)
-    assert "/etc/madash-server/probe/telegraf.conf" not in contents.members
+    contents = read_deb(bake_server(site_dir, NOW + dt.timedelta(seconds=1)).path)
+    assert probe not in contents.members
     assert "probe" not in yaml.safe_load(text(contents, "/etc/madash-server/compose.yml"))["services"]
+    # dpkg keeps a conffile the new version lacks: the scripts remove it (tested by dpkg in test_server_chroot.py).
+    for name in ("preinst", "postinst", "postrm"):
+        assert f"dpkg-maintscript-helper rm_conffile {probe} -- " in contents.scripts[name], name
+
+
+def built_scripts(site_dir: Path) -> str:
+    return "".join(read_deb(bake_server(site_dir).path).scripts.values())
+
+
+def test_compose_wrapper_prefers_the_plugin(built: DebContents, tmp_path: Path) -> None:
+    """The wrapper, run by sh with stand-in docker programs that say which one ran."""
+    wrapper = tmp_path / "compose"
+    wrapper.write_text(text(built, "/usr/libexec/madash-server/compose").replace("/etc/madash-server", str(tmp_path)))
+    wrapper.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("docker", "docker-compose"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho {name} "$@"\n')
+        (bin_dir / name).chmod(0o755)
+
+    def ran() -> str:
+        env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+        return subprocess.run([str(wrapper), "up"], env=env, capture_output=True, text=True, check=True).stdout
+
+    assert ran() == "docker compose --project-name madash --env-file madash.env --file compose.yml up\n"
+    # Without the plugin ("docker compose version" fails), Debian 12's docker-compose.
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")
+    assert ran() == "docker-compose --project-name madash --env-file madash.env --file compose.yml up\n"
 
 
 def test_lintian_is_clean(site_dir: Path) -> None:
     result = bake_server(site_dir)
     check = subprocess.run(
-        ["lintian", "--fail-on", "error,warning", str(result.path)], capture_output=True, text=True, check=False
-    )
+        ["lintian", "--pedantic", "--info", "--fail-on", "error,warning,info,pedantic", str(result.path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -227,3 +264,22 @@ def test_refresh_crl_with_an_unwritable_dist_changes_nothing(site_dir: Path) -> 
     result = run_cli_read_only(site_dir / "dist", "--site", site_dir, "server", "--refresh-crl")
     assert result.returncode == 1 and "cannot write" in result.stderr, result.stderr
     assert snapshot(site_dir) == before
+
+
+def test_nothing_the_postinst_starts_waits_for_influxdb(built: DebContents) -> None:
+    """InfluxDB's setup is a unit of its own: the containers' unit starts without it, and postinst starts neither it
+    nor anything ordered after it (a booted check: dpkg -i with InfluxDB down took 0.3 s)."""
+
+    def unit(name: str) -> dict[str, dict[str, str]]:
+        sections = systemd.parse(text(built, f"/lib/systemd/system/{name}"))
+        return {section: dict(assignments) for section, assignments in sections.items()}
+
+    containers, ensure = unit("madash-server.service"), unit("madash-ensure-influxdb.service")
+    assert containers["Service"]["Type"] == "simple" and "ExecStartPost" not in containers["Service"]
+    assert "madash-ensure-influxdb.service" in containers["Unit"]["Wants"].split()
+    assert (ensure["Unit"]["After"], ensure["Unit"]["PartOf"]) == ("madash-server.service",) * 2
+    assert "Install" not in ensure, "deb-systemd-invoke would start it, and wait for it, from postinst"
+    service = ensure["Service"]
+    assert (service["Type"], service["Restart"], service["RestartPreventExitStatus"]) == ("oneshot", "on-failure", "2")
+    assert systemd.command(service["ExecStart"])[0] == "/usr/libexec/madash-server/ensure-influxdb"
+    assert "madash-ensure-influxdb" not in built.scripts["postinst"]

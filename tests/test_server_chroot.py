@@ -25,7 +25,8 @@ pytest_plugins = ["tests.chroot"]
 pytestmark = pytest.mark.chroot
 # What dpkg tells a maintainer script; dpkg-maintscript-helper needs it when a test runs one again.
 DPKG_ENV = {"DPKG_MAINTSCRIPT_PACKAGE": "madash-server", "DPKG_MAINTSCRIPT_NAME": "postinst"}
-UNITS = ["madash-server.service", "madash-stunnel.service"]
+UNITS = ["madash-server.service", "madash-ensure-influxdb.service", "madash-stunnel.service"]
+PROBE_CONF = "/etc/madash-server/probe/telegraf.conf"
 
 
 def bake_server(site_dir: Path) -> Path:
@@ -47,10 +48,11 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
     assert chroot.exists("/var/lib/madash/influxdb")
     # --man=no: the chroot has no man pages for Documentation=man:stunnel4(8) to point at.
     chroot.run(["systemd-analyze", "verify", "--man=no", *UNITS])
-    for unit in UNITS:
+    # The setup of InfluxDB has no [Install]: madash-server.service pulls it in, nothing enables it.
+    for unit in ("madash-server.service", "madash-stunnel.service"):
         assert chroot.exists(f"/etc/systemd/system/multi-user.target.wants/{unit}"), f"{unit} is not enabled"
     # Debian's python3 runs the helper: it needs nothing beyond the standard library.
-    chroot.run(["/usr/lib/madash-server/ensure-influxdb", "--help"])
+    chroot.run(["/usr/libexec/madash-server/ensure-influxdb", "--help"])
     # stunnel runs as stunnel4 (see madash-stunnel.service) and must read the key; nobody else may.
     key_path = "/etc/madash-server/tls/server.key"
     assert chroot.run(["runuser", "-u", "stunnel4", "--", "cat", key_path], check=False).returncode == 0
@@ -58,12 +60,18 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
 
     # Data written by the services survives upgrades and removal.
     chroot.write_text("/var/lib/madash/influxdb/marker", "metrics\n")
+    # The probe turned off: its configuration goes with the upgrade, as dpkg alone would keep it.
+    assert chroot.exists(PROBE_CONF)
+    config = site_dir / "madash.toml"
+    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
     certstore.issue_host(load_site(site_dir), "laptop", lambda: None, NOW)
     certstore.revoke_host(load_site(site_dir), "laptop", lambda: None, NOW)
     upgrade = bake_server(site_dir)
     chroot.run(["dpkg", "-i", chroot.copy_in(upgrade)])
     assert chroot.read_text("/etc/madash-server/tls/crl.pem") == (site_dir / "pki" / "crl.pem").read_text()
     assert chroot.read_text("/var/lib/madash/influxdb/marker") == "metrics\n"
+    assert not chroot.exists(PROBE_CONF) and not chroot.exists(PROBE_CONF + ".dpkg-bak")
+    assert PROBE_CONF not in chroot.run(["dpkg-query", "--showformat=${Conffiles}", "--show", "madash-server"]).stdout
     assert chroot.stat("/etc/madash-server/tls/server.key").owner == "stunnel4"
     chroot.run(["/var/lib/dpkg/info/madash-server.postinst", "configure", "0"], env=DPKG_ENV)  # twice is fine
 

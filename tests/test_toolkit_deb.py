@@ -16,7 +16,9 @@ signed, with apt's date checks on.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import gzip
 import io
 import os
 import re
@@ -24,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +36,7 @@ import pytest
 from madash import __version__
 from madash.apt import publish as repo
 from madash.bootstrap import init_site
+from madash.cli.parser import build_parser
 from madash.deb.reader import DebContents, read_deb
 from madash.site.config import load_site
 
@@ -104,6 +108,15 @@ def _depends(control: dict[str, str], field: str = "Depends") -> set[str]:
     return names
 
 
+def _tracked_files() -> set[str]:
+    """The checkout's files as git lists them (tracked and new), as the script's build tree gets them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {path for path in listed.split("\0") if path and (ROOT / path).is_file()}
+
+
 def _template_files() -> set[str]:
     """conf/, debian/, dashboards/ of the checkout as the script's build tree gets them."""
     listed = subprocess.run(
@@ -116,8 +129,20 @@ def _template_files() -> set[str]:
     return {path for path in listed.split("\0") if path and (ROOT / path).is_file()}
 
 
+def _last_commit() -> tuple[int, str]:
+    """The checkout's last commit: its time and its short hash."""
+    shown = subprocess.run(
+        ["git", "log", "-1", "--format=%ct %h", "--abbrev=7"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(shown[0]), shown[1]
+
+
 def test_script_names_the_packages_by_version(built: Built) -> None:
-    assert built.toolkit.name == f"python3-madash_{__version__}-1_all.deb"
+    # madash's version, then the last commit's date and hash (and a hash of uncommitted changes, if any).
+    epoch, commit = _last_commit()
+    date = dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y%m%d.%H%M%S")
+    version = re.escape(f"{__version__}+git{date}.{commit}")
+    assert re.fullmatch(rf"python3-madash_{version}(\.d[0-9a-f]{{8}})?-1_all\.deb", built.toolkit.name), built.toolkit
     assert re.fullmatch(r"python3-debian-inspector_[0-9.]+-1_all\.deb", built.inspector.name)
     assert built.sdist.name == f"madash-{__version__}.tar.gz"
     assert set(built.out.iterdir()) == {built.toolkit, built.inspector, built.sdist}
@@ -135,6 +160,89 @@ def test_lintian_reports_no_errors(built: Built) -> None:
     assert not [line for line in result.stdout.splitlines() if line.startswith("E:")], result.stdout
 
 
+# stdeb's changelog is a single "initial release" entry that closes no bug: true of every build, and no upload.
+TOOLKIT_LINTIAN_KNOWN = {"initial-upload-closes-no-bugs"}
+
+
+def test_lintian_pedantic_on_the_toolkit(built: Built) -> None:
+    result = subprocess.run(
+        ["lintian", "--pedantic", "--info", "--no-tag-display-limit", str(built.toolkit)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    tags = {line.split()[2] for line in result.stdout.splitlines() if line[:2] in ("E:", "W:", "I:", "P:")}
+    assert tags <= TOOLKIT_LINTIAN_KNOWN, result.stdout
+
+
+def test_rebuild_is_byte_identical(built: Built, tmp_path: Path) -> None:
+    """SOURCE_DATE_EPOCH is the last commit's time: the changelog's date and every mtime come from it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MADASH_")}
+    env["MADASH_BUILD_CACHE"] = str(CACHE / "build")
+    again = subprocess.run([str(SCRIPT), str(tmp_path)], capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rebuilt = _one(tmp_path, "python3-madash_*_all.deb")
+    assert rebuilt.name == built.toolkit.name
+    assert rebuilt.read_bytes() == built.toolkit.read_bytes()
+    epoch, _ = _last_commit()
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(rebuilt)], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert {member.mtime for member in tar.getmembers()} == {epoch}
+
+
+def test_manual_page_and_completion_from_the_parser(built: Built, tmp_path: Path) -> None:
+    contents = read_deb(built.toolkit)
+    page = gzip.decompress(contents.members["/usr/share/man/man1/madash-build.1.gz"].data or b"").decode()
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name in commands:
+        assert f"madash-build {name}" in page, name
+    assert page.splitlines()[page.splitlines().index(".SH NAME") + 1].startswith("madash-build \\- ")
+    # man itself renders it without a warning.
+    rendered = subprocess.run(
+        ["man", "--warnings", "-l", "-"], input=page, capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin", "MANWIDTH": "80", "LANG": "C.UTF-8"},
+    )  # fmt: skip
+    assert "DESCRIPTION" in rendered.stdout and not rendered.stderr, rendered.stderr
+    check_completion(contents.members["/usr/share/bash-completion/completions/madash-build"].data or b"", tmp_path)
+
+
+def check_completion(script: bytes, tmp_path: Path) -> None:
+    """bash loads the completion and completes the commands and a command's options, as bash-completion would."""
+    path = tmp_path / "completion"
+    path.write_bytes(script)
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    def complete(*words: str) -> list[str]:
+        words_text = " ".join(f"'{w}'" for w in words)
+        line = " ".join(words)
+        return subprocess.run(
+            ["bash", "-c", f'. {path}; COMP_WORDS=({words_text}); COMP_CWORD={len(words) - 1}; COMP_LINE="{line}"; '
+             'COMP_POINT=${#COMP_LINE}; $(complete -p madash-build | sed "s/.*-F \\([^ ]*\\) .*/\\1/"); '
+             'printf "%s\\n" "${COMPREPLY[@]}"'],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+
+    assert set(complete("madash-build", "")) >= set(commands)
+    assert "--feature" in complete("madash-build", "client", "--fe")
+
+
+def test_pip_wheel_carries_the_manual_page_and_completion(tmp_path: Path) -> None:
+    """What pip installs: the wheel built from a copy of the checkout, with this venv's argparse-manpage and shtab."""
+    tree = tmp_path / "tree"
+    for path in _tracked_files():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / path, tree / path)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-build-isolation", "--no-deps", "--no-index",
+         "--wheel-dir", str(tmp_path / "wheel"), str(tree)],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    with zipfile.ZipFile(_one(tmp_path / "wheel", "madash-*.whl")) as wheel:
+        data = f"madash-{__version__}.data/data/share"
+        page = wheel.read(f"{data}/man/man1/madash-build.1").decode()
+        completion = wheel.read(f"{data}/bash-completion/completions/madash-build")
+    assert re.search(r"^\.SH NAME\nmadash\\?-build \\- \w", page, re.MULTILINE) and ".SH SYNOPSIS" in page
+    check_completion(completion, tmp_path)
+
+
 def test_control_fields_name_a_maintainer_and_debian_packages(built: Built) -> None:
     toolkit = read_deb(built.toolkit).control
     inspector = read_deb(built.inspector).control
@@ -146,8 +254,12 @@ def test_control_fields_name_a_maintainer_and_debian_packages(built: Built) -> N
     assert {"gpg", "gpg-agent"} <= _depends(toolkit, "Recommends")
     assert {"python3-attr", "python3-chardet"} <= _depends(inspector)
     assert "(>= 3.11" in toolkit["Depends"]  # python_requires
-    # stdeb cuts the summary at 60 characters; make sure it is at least the start of setup.py's.
-    assert toolkit["Description"].startswith("Bake Debian packages")
+    # Its own description, not the README's Markdown: setup.py's summary (stdeb keeps 60 characters of it)
+    # and DEBIAN_DESCRIPTION.
+    synopsis, *body = toolkit["Description"].splitlines()
+    assert synopsis == "Debian packages for a Grafana, InfluxDB and Telegraf site"
+    assert body[0].strip().startswith("madash keeps a small monitoring site") and "```" not in toolkit["Description"]
+    assert all(len(line) <= 80 for line in body)
 
 
 def test_toolkit_package_carries_the_command_and_the_templates(built: Built) -> None:

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Make InfluxDB 1.x match madash-server's env file: database, users, grants, retention.
 
-Shipped by madash-server as /usr/lib/madash-server/ensure-influxdb and run by
-madash-server.service at every start (ExecStartPost), so that a changed password
-or retention in a newer server package takes effect. Idempotent: a second run
+Shipped by madash-server as /usr/libexec/madash-server/ensure-influxdb and run by
+madash-ensure-influxdb.service after every start of madash-server.service, so that
+a changed password or retention in a newer server package takes effect. Idempotent: a second run
 changes nothing. Python standard library only, over InfluxDB's HTTP API.
 
 Passwords never appear on a command line: they come from the env file, and go

@@ -93,13 +93,23 @@ def env_file(path: str, text: str, expected: Mapping[str, str]) -> None:
         _equal(path, f"variable {name}", variables[name], value)
 
 
-def unit(path: str, text: str, allowed: Mapping[str, Collection[str]]) -> None:
-    """A systemd unit or drop-in: only the sections and keys meant."""
+def unit(
+    path: str,
+    text: str,
+    allowed: Mapping[str, Collection[str]],
+    values: Mapping[str, Mapping[str, str | None]] | None = None,
+) -> None:
+    """A systemd unit or drop-in: only the sections and keys meant; ``values``: keys given exactly once with
+    that value, or (None) not at all, such as a privilege that only some sites' units grant."""
     sections = _parse(path, systemd.parse, text)
     _keys(path, "sections", sections, allowed)
     for name, assignments in sections.items():
         keys = {key for key, _ in assignments}
         _keys(path, f"keys in [{name}]", keys, allowed[name])
+    for name, expected in (values or {}).items():
+        for key, value in expected.items():
+            found = [v for k, v in sections.get(name, []) if k == key]
+            _equal(path, f"{key} in [{name}]", found, [] if value is None else [value])
 
 
 def stunnel_conf(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from madash import modes, times
@@ -38,10 +39,18 @@ PROBE_DOOR_CERTIFICATE = "/etc/telegraf/door.crt"
 TLS = f"{ETC}/tls"
 ENV_FILE = f"{ETC}/madash.env"
 STUNNEL_CONF = f"{ETC}/stunnel.conf"
-LIBEXEC = "/usr/lib/madash-server"
+LIBEXEC = "/usr/libexec/madash-server"
 DASHBOARDS = "/usr/share/madash-server/dashboards"
 DATA_DIR = "/var/lib/madash"
+# The sha256sum of each unit file at the last configure: whether an upgrade changed it (snippets/units.postinst).
+UNIT_SUMS = f"{DATA_DIR}/units"
 UNIT_DIR = "/lib/systemd/system"
+UNITS = (
+    "madash-server.service",
+    "madash-ensure-influxdb.service",
+    "madash-grafana-admin.service",
+    "madash-stunnel.service",
+)
 DATASOURCE_UID = "madash-influxdb"
 FOLDER_UID = "madash"  # fixed: links, permissions and alert rules name the folder by it
 PROVISIONING = f"{ETC}/grafana/provisioning"
@@ -54,7 +63,14 @@ IMAGES = {
     "grafana": "grafana/grafana-oss:12.0.2",
     "telegraf": "telegraf:1.32.3",
 }
-DEPENDS = "docker.io | docker-ce, docker-compose | docker-compose-plugin, stunnel4, python3"
+# The compose plugin first: apt takes the first alternative it can, and Debian 12's docker-compose is the
+# unmaintained v1 (the wrapper still runs it where it is all there is). procps: kill, in ExecReload.
+DEPENDS = "docker.io | docker-ce, docker-compose-plugin | docker-compose, stunnel4, python3, procps"
+# Conffiles some sites' packages ship and others not: one that stops being shipped is removed on upgrade.
+PROBE_CONF = f"{ETC}/probe/telegraf.conf"
+OPTIONAL_CONFFILES = (PROBE_CONF,)
+# The ports below this one need CAP_NET_BIND_SERVICE (the kernel's net.ipv4.ip_unprivileged_port_start).
+PRIVILEGED_PORTS = 1024
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,7 @@ class ServerInputs:
     crl_pem: bytes
     dashboards: tuple[tuple[str, bytes], ...]
     warnings: tuple[str, ...]
+    earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
 
     def __repr__(self) -> str:
         return "ServerInputs(<secrets hidden>)"
@@ -87,6 +104,7 @@ def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> Server
         crl_pem=crl_pem,
         dashboards=read_dashboards(),
         warnings=_check_crl(crl_pem, now),
+        earlier_conffiles=earlier.conffiles if (earlier := load_builds(site).get(PACKAGE)) else (),
     )
 
 
@@ -135,6 +153,7 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "grafana_url": grafana_url(config),
         "influxdb": config.influxdb,
         "smtp": _smtp(config),
+        "low_port": min(server.door_port, server.grafana_port) < PRIVILEGED_PORTS,
     }
 
 
@@ -181,16 +200,11 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         FileEntry(
             f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), modes.EXEC
         ),
-        FileEntry(
-            f"{UNIT_DIR}/madash-server.service", render("debian/server/madash-server.service.j2", context).encode()
-        ),
-        FileEntry(
-            f"{UNIT_DIR}/madash-stunnel.service", render("debian/server/madash-stunnel.service.j2", context).encode()
-        ),
+        *(FileEntry(f"{UNIT_DIR}/{unit}", render(f"debian/server/{unit}.j2", context).encode()) for unit in UNITS),
     ]
     if context["probe"]:
         probe = render("conf/telegraf/probe.conf.j2", context)
-        files.append(FileEntry(f"{ETC}/probe/telegraf.conf", probe.encode(), conffile=True))
+        files.append(FileEntry(PROBE_CONF, probe.encode(), conffile=True))
     files += [FileEntry(f"{DASHBOARDS}/{name}", data) for name, data in inputs.dashboards]
     files.append(copyright_file(PACKAGE, inputs.config.site.name, inputs.config.site.maintainer))
     files.append(
@@ -201,17 +215,38 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
     return files
 
 
+def _obsolete_dirs(obsolete: list[str], files: list[FileEntry]) -> list[str]:
+    """The directories under /etc/madash-server that only obsolete conffiles were in, deepest first."""
+    kept = {str(parent) for f in files for parent in PurePosixPath(f.path).parents}
+    dirs = {str(parent) for path in obsolete for parent in PurePosixPath(path).parents if parent.is_relative_to(ETC)}
+    return sorted(dirs - kept, key=lambda d: (-d.count("/"), d))
+
+
 def server_spec(inputs: ServerInputs) -> PackageSpec:
     context = _context(inputs.config)
+    # madash-ensure-influxdb.service and madash-grafana-admin.service are not among them: they have no
+    # [Install] section, madash-server.service pulls them in (and restarts them with itself), so no start in
+    # postinst waits for InfluxDB or Grafana.
+    # stunnel restarts, never reloads, on upgrade: a reload re-reads the CRL for new connections only, and a
+    # revoked host's open connection (Telegraf keeps one) would go on writing (seen in tests/test_booted.py).
     units = [
-        {"name": "madash-stunnel.service", "on_upgrade": "try-reload-or-restart"},
+        {"name": "madash-stunnel.service", "on_upgrade": "try-restart"},
         {"name": "madash-server.service", "on_upgrade": "try-restart"},
     ]
-    scripts = assemble(
-        PACKAGE,
-        ["data-dirs", "stunnel-key", "units"],
-        {**context, "key_path": f"{TLS}/server.key", "units": units},
-    )
+    files = _files(inputs, context)
+    shipped = {f.path for f in files if f.conffile}
+    obsolete = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
+    concerns = ["obsolete-conffiles", "obsolete-dirs"] if obsolete else []
+    script_context = {
+        **context,
+        "key_path": f"{TLS}/server.key",
+        "units": units,
+        "unit_sums": UNIT_SUMS,
+        "unit_dir": UNIT_DIR,
+        "obsolete_conffiles": obsolete,
+        "obsolete_dirs": _obsolete_dirs(obsolete, files),
+    }
+    scripts = assemble(PACKAGE, [*concerns, "data-dirs", "stunnel-key", "units"], script_context)
     control = {
         "Architecture": "all",
         "Maintainer": inputs.config.site.maintainer,
@@ -227,19 +262,64 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     return spec
 
 
+# The sandbox of every unit; each takes away only what its program does not use (see the units' comments).
+_SANDBOX = {
+    "NoNewPrivileges",
+    "UMask",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "PrivateDevices",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+    "RestrictAddressFamilies",
+    "RestrictNamespaces",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+    "LockPersonality",
+    "SystemCallArchitectures",
+    "SystemCallFilter",
+    "SystemCallErrorNumber",
+    "CapabilityBoundingSet",
+}
+_CONFINED = {"DevicePolicy", "ProtectProc", "ProcSubset", "RemoveIPC", "MemoryDenyWriteExecute"}
 _UNIT_KEYS = {
     "madash-server.service": {
         "Unit": {"Description", "Documentation", "Requires", "After", "Wants"},
-        "Service": {"Type", "ExecStart", "ExecStartPost", "ExecStop", "Restart", "RestartSec", "TimeoutStartSec"},
+        "Service": {"Type", "ExecStart", "ExecStop", "Restart", "RestartSec", "TimeoutStartSec", "PrivateNetwork",
+                    *_SANDBOX},
         "Install": {"WantedBy"},
+    },
+    "madash-ensure-influxdb.service": {
+        "Unit": {"Description", "Documentation", "After", "PartOf"},
+        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "RestartPreventExitStatus",
+                    "PrivateUsers", "ReadWritePaths", "IPAddressAllow", "IPAddressDeny", *_SANDBOX, *_CONFINED},
+    },
+    "madash-grafana-admin.service": {
+        "Unit": {"Description", "Documentation", "After", "PartOf"},
+        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "PrivateNetwork", *_SANDBOX},
     },
     "madash-stunnel.service": {
         "Unit": {"Description", "Documentation", "After", "Wants"},
-        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "NoNewPrivileges", "PrivateTmp",
-                    "ProtectSystem", "ProtectHome", "Restart", "RestartSec"},
+        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "Restart", "RestartSec", "PrivateUsers",
+                    "AmbientCapabilities", *_SANDBOX, *_CONFINED},
         "Install": {"WantedBy"},
     },
 }  # fmt: skip
+
+
+def _capabilities(low_port: bool) -> dict[str, dict[str, str | None]]:
+    """What madash-stunnel.service grants: CAP_NET_BIND_SERVICE for a port below 1024, else nothing at all."""
+    if low_port:
+        cap = "CAP_NET_BIND_SERVICE"
+        return {"Service": {"AmbientCapabilities": cap, "CapabilityBoundingSet": cap, "PrivateUsers": None}}
+    return {"Service": {"AmbientCapabilities": None, "CapabilityBoundingSet": "", "PrivateUsers": "yes"}}
+
+
 _COMPOSE_KEYS = {
     "influxdb": {"image", "restart", "ports", "environment", "volumes"},
     "grafana": {"image", "restart", "depends_on", "ports", "environment", "volumes"},
@@ -278,10 +358,12 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
         expected[f"grafana-{number}"] = {**grafana, "accept": f"{address}:{server.grafana_port}"}
     global_options = {"foreground", "pid", "syslog", "debug", "socket"}
     reread.stunnel_conf(STUNNEL_CONF, text[STUNNEL_CONF], global_options, expected)
+    low_port = min(server.door_port, server.grafana_port) < PRIVILEGED_PORTS
+    values = {"madash-stunnel.service": _capabilities(low_port)}
     for name, keys in _UNIT_KEYS.items():
-        reread.unit(f"{UNIT_DIR}/{name}", text[f"{UNIT_DIR}/{name}"], keys)
+        reread.unit(f"{UNIT_DIR}/{name}", text[f"{UNIT_DIR}/{name}"], keys, values.get(name))
     if config.internet.enabled:
-        probe = f"{ETC}/probe/telegraf.conf"
+        probe = PROBE_CONF
         internet = config.internet
         present = {"ping": internet.ping, "http_response": internet.http, "dns_query": internet.dns_servers}
         reread.telegraf(

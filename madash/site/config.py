@@ -36,6 +36,7 @@ from madash.site.values import (
     check_maintainer,
     check_no_variable,
     check_package_name,
+    check_port,
     check_retention,
     check_server_address,
     check_server_addresses,
@@ -58,14 +59,13 @@ class KeyType(enum.StrEnum):
 
 DEFAULT_MAINTAINER = f"madash site administrators <{DEFAULT_MAINTAINER_ADDRESS}>"
 
-# stunnel runs as the stunnel4 user (madash-stunnel.service), without CAP_NET_BIND_SERVICE.
-_STUNNEL_PORT = "stunnel runs as the stunnel4 user, which cannot bind ports below 1024"
 # The containers publish these on 127.0.0.1; below 1024 are the system's own services (22 is ssh).
 _LOCAL_PORT = "a container's loopback port must stay clear of the system's privileged services (22 is ssh)"
 
 
 def _stunnel_port(value: int) -> None:
-    check_unprivileged_port(value, _STUNNEL_PORT)
+    # Any port: madash-stunnel.service gets CAP_NET_BIND_SERVICE when one is below 1024 (80, 443).
+    check_port(value)
 
 
 def _local_port(value: int) -> None:

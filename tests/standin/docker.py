@@ -1,6 +1,6 @@
 """Stand-ins for Debian 12's docker.io and docker-compose packages, for the server package's chroot tests.
 
-madash-server ``Depends: docker.io | docker-ce, docker-compose | docker-compose-plugin`` and its unit
+madash-server ``Depends: docker.io | docker-ce, docker-compose-plugin | docker-compose`` and its unit
 ``Requires=docker.service``. The real packages cannot do their job in the chroot tests: no container
 can run inside an mmdebstrap chroot (no systemd, no cgroup delegation, policy-rc.d forbids starting
 services) and no image can be pulled on these machines. The real docker.io also drags in containerd,
