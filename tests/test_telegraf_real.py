@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from madash.bootstrap import init_site
-from madash.packages.server import PROBE_DOOR_CERTIFICATE
+from madash.packages.server import LIBEXEC, PROBE_DOOR_CERTIFICATE
 from madash.site.config import load_site
 from madash.site.features import BASE_INPUTS, FEATURES, NAMES, Feature
 from tests.conftest import NOW, bake_host, set_repo
@@ -129,7 +129,7 @@ def _server(site_dir: Path, work: Path, influx: Influxd) -> tuple[dict[str, str]
     env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line and not line.startswith("#"))
     (work / "madash.env").write_text(env_text)
     helper = work / "ensure-influxdb"
-    helper.write_bytes(member(contents, "/usr/lib/madash-server/ensure-influxdb"))
+    helper.write_bytes(member(contents, f"{LIBEXEC}/ensure-influxdb"))
     helper.chmod(0o755)
     ensure = subprocess.run(
         [str(helper), "--env-file", str(work / "madash.env"), "--url", influx.url, "--state", str(work / "state")],
