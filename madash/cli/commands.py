@@ -253,7 +253,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif not findings:
         print("nothing needs doing")
     for finding in findings if not args.json else ():
-        print(f"{finding.subject}: {one_line(finding.message)}\n    fix: {one_line(finding.fix)}")
+        print(f"{one_line(finding.subject)}: {one_line(finding.message)}\n    fix: {one_line(finding.fix)}")
     return 1 if findings else 0
 
 

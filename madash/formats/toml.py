@@ -27,7 +27,7 @@ _SHORT = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': 
 # every version from 1.27 on) could take for the start of $$, $NAME or ${...}. Its
 # pattern is case-insensitive Go RE2, where [a-z] also matches U+017F (long s) and
 # U+212A (Kelvin sign) by simple case folding.
-_TELEGRAF_DOLLAR = re.compile(r"\$(?=[$_{A-Za-z\u017f\u212a])")
+TELEGRAF_DOLLAR = re.compile(r"\$(?=[$_{A-Za-z\u017f\u212a])")
 # Telegraf resolves "@{store:key}" in its secret-typed options (passwords, tokens) from a
 # secret store; its own candidate pattern is @\{.+?:.+?}, so any "@{" is refused in a value.
 _TELEGRAF_SECRET = re.compile(r"@\{")
@@ -88,7 +88,7 @@ def telegraf_safe(value: object) -> str:
     refused; any other ``$`` matches no pattern and is left alone by all of them.
     """
     raw = text(value, FORMAT)
-    found = _TELEGRAF_DOLLAR.search(raw)
+    found = TELEGRAF_DOLLAR.search(raw)
     if found:
         refuse(
             "Telegraf TOML",

@@ -168,14 +168,13 @@ def telegraf(path: str, text: str, *, tags: Mapping[str, str], agent: Mapping[st
     if references not in ([], [password]):
         raise _refuse(path, "holds a secret reference other than the output's password")
     # Every "$" Telegraf could expand (formats.toml's rule) must be a ${NAME} meant.
-    for found in _EXPANDABLE.finditer(text):
+    for found in toml.TELEGRAF_DOLLAR.finditer(text):
         named = _VARIABLE.match(text, found.start())
         if not named or named[1] not in variables:
             allowed = ", ".join(sorted(variables)) or "none"
             raise _refuse(path, f"references an environment variable other than {allowed}")
 
 
-_EXPANDABLE = re.compile(r"\$(?=[$_{A-Za-z\u017f\u212a])")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
