@@ -37,7 +37,7 @@ import pytest
 from madash.site.features import FEATURES
 from tests.grafana_model import metric_find_values
 from tests.servers import Influxd
-from tests.telegraf_data import DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
+from tests.telegraf_data import BAKED_RP, DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
 
 pytestmark = pytest.mark.network
 
@@ -52,8 +52,15 @@ UIDS = {
     "internet.json": "madash-internet",
     "smart.json": "madash-smart",
 }
-PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "state-timeline", "text", "row"}
-NO_QUERY_TYPES = {"row", "text"}
+PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "state-timeline", "text", "row", "alertlist"}
+NO_QUERY_TYPES = {"row", "text", "alertlist"}
+# Grafana 12's alert list (public/app/plugins/panel/alertlist/panelcfg.cue, UnifiedAlertListOptions): the options it
+# reads; Grafana ignores any other key silently.
+ALERTLIST_OPTIONS = {
+    "maxItems", "sortOrder", "dashboardAlerts", "groupMode", "groupBy", "alertName", "showInstances", "stateFilter",
+    "folder", "alertInstanceLabelFilter", "datasource", "viewMode",
+}  # fmt: skip
+ALERTLIST_STATES = {"firing", "pending", "noData", "normal", "error", "recovering"}
 DASHBOARD_WIDTH_PX = 1600  # a common screen; only the interval depends on it
 
 Json = dict[str, Any]
@@ -107,6 +114,13 @@ def test_dashboard_structure(name: str) -> None:
         assert all(isinstance(grid[k], int) for k in ("h", "w", "x", "y")), where
         assert grid["w"] > 0 and grid["h"] > 0 and grid["x"] >= 0 and grid["y"] >= 0, where
         assert grid["x"] + grid["w"] <= 24, f"{where}: wider than the grid"
+        if panel["type"] == "alertlist":
+            # Grafana's own alert state: no data source, no query.
+            options = panel["options"]
+            assert "datasource" not in panel and "targets" not in panel, where
+            assert set(options) <= ALERTLIST_OPTIONS and set(options["stateFilter"]) <= ALERTLIST_STATES, where
+            assert options["groupMode"] == "custom" and options["viewMode"] in ("list", "stat"), where
+            continue
         assert panel.get("datasource") == DATASOURCE, f"{where}: datasource {panel.get('datasource')}"
         if panel["type"] in NO_QUERY_TYPES:
             continue
@@ -314,6 +328,8 @@ def uses(query: str) -> Uses:
         following = tokens[index + 1].text if index + 1 < len(tokens) else ""
         if token.kind == "ident":
             name = unquote(token.text)
+            if in_from and following == ".":
+                continue  # a retention policy: "policy"."measurement"
             if previous == "as":
                 result.aliases.add(name)
             elif in_from:
@@ -321,7 +337,7 @@ def uses(query: str) -> Uses:
             else:
                 result.identifiers.add(name)
             continue
-        if token.kind == "op" and token.text == "," and in_from:
+        if token.kind == "op" and token.text in (",", ".") and in_from:
             continue
         if token.kind == "regex" and in_from:
             result.problems.append("a regex measurement: name measurements so that they can be checked")
@@ -390,12 +406,19 @@ def dataset() -> Dataset:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, dataset: Dataset) -> Iterator[Store]:
     with Influxd(tmp_path_factory.mktemp("influx-dashboards"), auth=False) as influx:
-        influx.query(f"CREATE DATABASE {DATABASE}")
         started = time.monotonic()
-        for chunk in dataset.chunks():
-            status = influx.write(chunk, db=DATABASE, user=None, password=None)
-            assert status == 204, f"influxd refused the data set ({status})"
+        write_dataset(influx, dataset)
         yield Store(influx, dataset, time.monotonic() - started)
+
+
+def write_dataset(influx: Influxd, dataset: Dataset, extra: tuple[str, ...] = ()) -> None:
+    """The database and its policies as ensure-influxdb makes them, the Telegraf data and the baked list."""
+    influx.query(f"CREATE DATABASE {DATABASE}")
+    influx.query(f'CREATE RETENTION POLICY "{BAKED_RP}" ON "{DATABASE}" DURATION INF REPLICATION 1')
+    for chunk in [*dataset.chunks(), *extra]:
+        status = influx.write(chunk, db=DATABASE, user=None, password=None)
+        assert status == 204, f"influxd refused the data set ({status})"
+    assert influx.write("\n".join(dataset.baked) + "\n", db=DATABASE, user=None, password=None, rp=BAKED_RP) == 204
 
 
 # --- Grafana's substitution -------------------------------------------------------------------------------------
@@ -700,6 +723,8 @@ def test_variables_list_the_generated_hosts(store: Store) -> None:
     assert variable_options(store, DASHBOARDS["fleet.json"], time_range) == {
         "silent": "1d",
         "host": sorted(s.host for s in HOSTS),
+        # What each host ran last: db-01 its upgrade, ws.example.org the older package.
+        "running": ["madash-client-db-01=20261201.120000", "madash-client-ws.example.org=20261120.090000"],
     }
     assert variable_options(store, DASHBOARDS["host.json"], time_range) == {"silent": "1d", "host": "db-01"}
     assert all_options(store, DASHBOARDS["host.json"], time_range, "host") == sorted(s.host for s in HOSTS)
@@ -748,9 +773,7 @@ def test_data_set_matches_the_telegraf_templates(dataset: Dataset) -> None:
     for feature, plugins in FEATURE_PLUGINS.items():
         template = inputs / f"{feature}.conf.j2"
         text = template.read_text() if template.exists() else ""
-        # inputs.internal (Telegraf's own health: buffer, drops) is in the base template but not yet in the
-        # data set nor on a dashboard.
-        found = tuple(p for p in re.findall(r"^\[\[inputs\.(\w+)\]\]", text, re.M) if p != "internal")
+        found = tuple(re.findall(r"^\[\[inputs\.(\w+)\]\]", text, re.M))
         assert found == plugins, feature
     base = (inputs / "base.conf.j2").read_text()
     assert re.search(r"report_active = true", base), "usage_active needs cpu report_active"

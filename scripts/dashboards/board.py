@@ -42,6 +42,22 @@ class Hosts:
 
 
 @dataclass(frozen=True)
+class Running:
+    """A hidden variable: the package each host heard from within $silent last ran (its madash_package tag),
+    all of them selected, so that a query can leave out the baked packages that run."""
+
+    name: str
+
+    def build(self) -> board.QueryVariable:
+        query = (
+            'SELECT "package" FROM (SELECT last("uptime") AS "uptime", "madash_package" AS "package" FROM "system" '
+            'WHERE time > now() - $silent GROUP BY "host") WHERE "package" =~ /./'
+        )
+        variable = multi(board.QueryVariable(self.name).label("Packages running").query(query))
+        return variable.hide(dashboard.VariableHide.HIDE_VARIABLE)
+
+
+@dataclass(frozen=True)
 class TagValues:
     name: str
     label: str
@@ -88,7 +104,7 @@ def make(
     title: str,
     description: str,
     tags: Sequence[str],
-    variables: Sequence[Hosts | TagValues],
+    variables: Sequence[Hosts | TagValues | Running],
     items: Sequence[Item],
 ) -> dashboard.Dashboard:
     builder = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard
 
+from dashboards import telegraf_row
 from dashboards.board import Hosts, make
 from dashboards.influx import Query
 from dashboards.panels import (
@@ -413,6 +414,7 @@ ITEMS: list[Item] = [
         ],
         collapsed=True,
     ),
+    telegraf_row.ROW,
     Row(
         "GPU (nvidia feature)",
         [
