@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from madash.site.features import FEATURES
-from tests.grafana_model import metric_find_values
+from tests.grafana_model import metric_find_values, repeated_rows
 from tests.servers import Influxd
 from tests.telegraf_data import BAKED_RP, DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
 
@@ -237,7 +237,10 @@ def test_host_dashboard_shows_one_host_and_each_feature_in_its_own_collapsed_row
     [variable] = [v for v in variables(host) if v["name"] == "host"]
     assert not variable["multi"] and not variable["includeAll"]
     rows = [p for p in host["panels"] if p["type"] == "row"]
-    assert not any(r.get("repeat") for r in rows), "no panels repeated per host"
+    # Only the feature rows repeat, each over its own host-or-nothing variable: never a row per host.
+    repeats = {r["title"]: r.get("repeat") for r in rows if r.get("repeat")}
+    assert repeats and all(re.search(r"\(\w+ feature\)", title) for title in repeats)
+    assert all(v["name"] != "host" for v in variables(host) if v["name"] in repeats.values())
     assert not rows[0]["collapsed"] and all(r["collapsed"] for r in rows[1:])
     # Only the open row queries when the dashboard loads: 9 panels, not 37 per host.
     assert len([p for p in host["panels"] if p["type"] != "row"]) <= 10
@@ -546,7 +549,8 @@ def variable_options(
 
 
 def single_variables(dashboard: Json) -> list[str]:
-    return [v["name"] for v in variables(dashboard) if v["type"] == "query" and not v["multi"]]
+    # A hidden one (a feature row's) follows from the host: it is not chosen.
+    return [v["name"] for v in variables(dashboard) if v["type"] == "query" and not v["multi"] and not v.get("hide")]
 
 
 def panel_contexts(
@@ -564,9 +568,13 @@ def panel_contexts(
     if repeat is None:
         return chosen
     result: list[tuple[str, Options]] = []
+    [variable] = [v for v in variables(dashboard) if v["name"] == repeat]
     for label, values in chosen:
         prefix = "" if label == "all" else f"{label}, "
-        result += [(f"{prefix}{repeat}={v}", values | {repeat: v}) for v in values[repeat]]
+        value = values[repeat]
+        found = value if isinstance(value, list) else [value] if value else []
+        rows = repeated_rows(found, variable["includeAll"])
+        result += [(f"{prefix}{repeat}={v}", values | {repeat: v}) for v, _ in rows]
     return result
 
 
@@ -622,8 +630,10 @@ def test_every_query_returns_data(store: Store, name: str) -> None:
     invisible: list[str] = []
     for time_range in ranges(store.dataset):
         options = variable_options(store, dashboard, time_range)
+        # A feature row's variable is empty for a host without the feature: that is what it tells.
+        repeated = {p["repeat"] for p in panels(dashboard) if p.get("repeat")} - {"device"}
         for variable, found in options.items():
-            assert found, f"{name}: variable {variable} has no values"
+            assert found or variable in repeated, f"{name}: variable {variable} has no values"
         contexts_of = {
             repeat: panel_contexts(store, dashboard, time_range, repeat)
             for repeat in set(panel_rows(dashboard).values())
@@ -718,6 +728,29 @@ def test_device_rows_show_each_device(store: Store) -> None:
     assert seen == {"db-01": ["sda"], "ws.example.org": ["nvme0", "sda"]}
 
 
+def test_feature_rows_say_whether_the_host_has_the_feature(store: Store) -> None:
+    """Each feature row repeats over a variable that holds the host only when the feature's measurement has data
+    for it in the time range: Grafana then draws the row titled with the host, or (no value) once, titled "None",
+    whose panels find nothing."""
+    dashboard = DASHBOARDS["host.json"]
+    [time_range, _] = ranges(store.dataset)
+    rows = [p for p in dashboard["panels"] if p["type"] == "row" and p.get("repeat")]
+    shown: dict[str, list[str]] = {}
+    for host in sorted(s.host for s in HOSTS):
+        options = variable_options(store, dashboard, time_range, {"host": host})
+        for row in rows:
+            variable = next(v for v in variables(dashboard) if v["name"] == row["repeat"])
+            value = options[row["repeat"]]
+            for _, text in repeated_rows([value] if isinstance(value, str) and value else [], variable["includeAll"]):
+                shown.setdefault(host, []).append(interpolate(row["title"], {row["repeat"]: text}).replace("\\", ""))
+    assert shown == {
+        "db-01": ["GPU (nvidia feature) on None", "Docker (docker feature) on db-01", "UPS (ups feature) on None",
+                  "Sensors (sensors feature) on None"],
+        "ws.example.org": ["GPU (nvidia feature) on ws.example.org", "Docker (docker feature) on ws.example.org",
+                           "UPS (ups feature) on ws.example.org", "Sensors (sensors feature) on ws.example.org"],
+    }  # fmt: skip
+
+
 def test_variables_list_the_generated_hosts(store: Store) -> None:
     [time_range, _] = ranges(store.dataset)
     assert variable_options(store, DASHBOARDS["fleet.json"], time_range) == {
@@ -726,7 +759,12 @@ def test_variables_list_the_generated_hosts(store: Store) -> None:
         # What each host ran last: db-01 its upgrade, ws.example.org the older package.
         "running": ["madash-client-db-01=20261201.120000", "madash-client-ws.example.org=20261120.090000"],
     }
-    assert variable_options(store, DASHBOARDS["host.json"], time_range) == {"silent": "1d", "host": "db-01"}
+    assert variable_options(store, DASHBOARDS["host.json"], time_range) == {
+        "silent": "1d",
+        "host": "db-01",
+        # The feature rows' variables: db-01 has docker only.
+        **{"gpu_host": "", "docker_host": "db-01", "ups_host": "", "sensors_host": ""},
+    }
     assert all_options(store, DASHBOARDS["host.json"], time_range, "host") == sorted(s.host for s in HOSTS)
     # One variable per probe kind: a query over several measurements would keep only the first one's hosts.
     probes = sorted(s.host for s in (*HOSTS, PROBE) if "internet" in s.features)
