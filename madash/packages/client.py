@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from madash import __version__, modes
-from madash.deb.maintscripts import assemble
+from madash.deb.maintscripts import assemble, check_relations
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.formats import systemd
@@ -173,7 +173,8 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
 
 
 def _control(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> dict[str, str]:
-    depends = ["telegraf", *sorted({d for f in features for d in FEATURES[f].depends})]
+    # passwd: usermod and gpasswd, for the group memberships (not Essential).
+    depends = ["telegraf", *sorted({"passwd", *(d for f in features for d in FEATURES[f].depends)})]
     recommends = sorted({d for f in features for d in FEATURES[f].recommends})
     control = {
         "Architecture": "all",
@@ -228,7 +229,9 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "service": "telegraf.service",
     }
     scripts = assemble(name, concerns, script_context)
-    spec = PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
+    control = _control(inputs, features, context)
+    check_relations(name, scripts, control)
+    spec = PackageSpec(name, control, tuple(files), dirs=(CONFIG_DIR,), scripts=scripts.scripts)
     _reread(spec, inputs, features)
     return spec
 

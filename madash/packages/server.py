@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from madash import modes, times
-from madash.deb.maintscripts import assemble
+from madash.deb.maintscripts import assemble, check_relations
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.fsutil import site_lock
@@ -255,8 +255,9 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "Priority": "optional",
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
     }
+    check_relations(PACKAGE, scripts, control)
     spec = PackageSpec(
-        PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS, *PROVISIONING_DIRS), scripts=scripts
+        PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS, *PROVISIONING_DIRS), scripts=scripts.scripts
     )
     _reread(spec, inputs)
     return spec
