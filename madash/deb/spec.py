@@ -60,6 +60,9 @@ class PackageSpec:
     files: tuple[FileEntry, ...]
     dirs: tuple[str, ...] = ()  # directories to ship even when empty
     scripts: Mapping[str, str] = field(default_factory=dict)
+    # What the package was made from, as its changelog names it ("feature:docker" -> "on"): not in
+    # the digest, since every fact also shows in the files, control fields or scripts.
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     def all_dirs(self) -> list[str]:
         """Every directory the package contains, parents first."""

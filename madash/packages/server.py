@@ -16,7 +16,7 @@ from madash.deb.maintscripts import assemble, check_relations
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.fsutil import site_lock
-from madash.packages import reread
+from madash.packages import changelog, reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.common import copyright_file
@@ -256,9 +256,9 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
     }
     check_relations(PACKAGE, scripts, control)
-    spec = PackageSpec(
-        PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS, *PROVISIONING_DIRS), scripts=scripts.scripts
-    )
+    facts = changelog.server_facts(inputs.config, inputs.ca_pem, inputs.cert_pem, inputs.crl_pem, inputs.dashboards)
+    dirs = (DASHBOARDS, *PROVISIONING_DIRS)
+    spec = PackageSpec(PACKAGE, control, tuple(files), dirs=dirs, scripts=scripts.scripts, facts=facts)
     _reread(spec, inputs)
     return spec
 
