@@ -18,7 +18,7 @@ from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import SiteError
 from madash.packages import bake, changelog, server
 from madash.site.config import load_site
-from tests.conftest import NOW, Result, bake_host
+from tests.conftest import NOW, Result, assert_one_line_error, bake_host, snapshot
 
 LATER = NOW + dt.timedelta(hours=1)
 
@@ -177,7 +177,7 @@ def test_history_is_bounded() -> None:
     assert line.endswith(f"and {15 - changelog.MAX_PATHS} more.")
 
 
-def test_a_damaged_or_hostile_history_is_refused(site_dir: Path) -> None:
+def test_a_damaged_or_hostile_history_is_refused(site_dir: Path, madash: Callable[..., Result]) -> None:
     site = load_site(site_dir)
     bake_host(site_dir, "laptop")
     path = site.paths.history("madash-client-laptop")
@@ -196,6 +196,11 @@ def test_a_damaged_or_hostile_history_is_refused(site_dir: Path) -> None:
             changelog.load(site, "madash-client-laptop")
     with pytest.raises(ValueError):
         site.paths.history("../builds")
+    # The command says so in one line, and the site and dist/ stay as they were.
+    before = snapshot(site_dir)
+    result = madash("--site", site_dir, "client", "laptop", "--feature", "docker")
+    assert_one_line_error(result, 2, "history/madash-client-laptop.json is damaged", "move it aside")
+    assert snapshot(site_dir) == before
 
 
 def test_a_site_without_history_says_the_changes_were_not_recorded(site_dir: Path, tmp_path: Path) -> None:
