@@ -73,7 +73,7 @@ def test_control_fields(laptop: tuple[Site, bake.BakeResult]) -> None:
     control = read_deb(result.path).control
     assert control["Package"] == "madash-client-laptop"
     assert control["Architecture"] == "all"
-    assert control["Depends"] == "telegraf, lm-sensors, smartmontools, sudo"
+    assert control["Depends"] == "telegraf, lm-sensors, passwd, smartmontools, sudo"
     assert control["Recommends"] == "nvme-cli"
     assert control["Provides"] == control["Conflicts"] == "madash-client"
     assert control["Section"] == "admin" and control["Priority"] == "optional"

@@ -63,6 +63,9 @@ class PackageSpec:
     # Files made from the version once it is known (as the changelog is), kept out of the digest: the
     # version is chosen by the digest, so a file holding it cannot be part of what decides it.
     versioned: Callable[[str], tuple[FileEntry, ...]] | None = field(default=None, compare=False)
+    # What the package was made from, as its changelog names it ("feature:docker" -> "on"): not in
+    # the digest, since every fact also shows in the files, control fields or scripts.
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     def all_dirs(self) -> list[str]:
         """Every directory the package contains, parents first."""

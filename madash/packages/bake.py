@@ -26,6 +26,7 @@ from madash.deb.spec import PackageSpec
 from madash.deb.writer import deb_filename, write_deb
 from madash.errors import SiteError
 from madash.fsutil import atomic_write, describe_os_error, make_dir, site_lock, work_dir
+from madash.packages import changelog
 from madash.packages.common import with_changelog
 from madash.site.access import secure_root, site_access
 from madash.site.config import Site
@@ -126,7 +127,9 @@ def plan(spec: PackageSpec, previous: Build | None, now: dt.datetime, inputs: st
     if previous is not None and previous.digest == digest:
         return replace(previous, inputs=inputs, conffiles=conffiles)
     version = next_version(previous.version if previous else None, now)
-    return Build(digest, version, int(now.timestamp()), inputs, conffiles)
+    # A later version has a later date too: its changelog entry's (lintian wants them to increase).
+    epoch = max(int(now.timestamp()), previous.epoch + 1 if previous else 0)
+    return Build(digest, version, epoch, inputs, conffiles)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class Staged:
     result: BakeResult
     build: Build
     path: Path | None  # None: dist/ already holds this very package
+    history: tuple[Path, changelog.History] | None = None  # saved into the site with the package
 
 
 def check_dist(site: Site) -> None:
@@ -158,13 +162,18 @@ def stage(spec: PackageSpec, site: Site, build: Build, previous: Build | None) -
     result = BakeResult(spec.name, build.version, path, changed)
     if not changed and path.exists():
         return Staged(result, build, None)
-    spec = with_changelog(spec, build.version, build.epoch, site.config.site.name)
+    earlier = previous.version if previous is not None and previous.version != build.version else None
+    subject = spec.facts.get("host:", spec.name)
+    history = changelog.next_history(
+        changelog.load(site, spec.name), spec, build.version, build.epoch, earlier, subject
+    )
+    spec = with_changelog(spec, build.version, build.epoch, site.config.site.name, history)
     # Straight into this process's scratch space (no directory per package: making and removing
     # one cost more than writing the .deb); it is on dist/'s file system, for the rename.
     scratch = work_dir(site.paths.root)
     path = write_deb(spec, build.version, scratch, build.epoch, scratch, modes.SECRET)
     site_access(site).secret_file(path)  # [repo] group: the web server's group may read it too
-    return Staged(result, build, path)
+    return Staged(result, build, path, (site.paths.history(spec.name), history))
 
 
 def install(staged: Staged) -> BakeResult:
@@ -175,6 +184,8 @@ def install(staged: Staged) -> BakeResult:
         except OSError as exc:
             staged.path.unlink(missing_ok=True)
             raise describe_os_error(exc, staged.result.path) from exc
+    if staged.history is not None:
+        changelog.save(*staged.history)
     return staged.result
 
 

@@ -13,11 +13,11 @@ from functools import cache, partial
 from typing import Any
 
 from madash import __version__, modes
-from madash.deb.maintscripts import assemble
+from madash.deb.maintscripts import assemble, check_relations
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.formats import systemd
-from madash.packages import reread
+from madash.packages import changelog, reread
 from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
 from madash.packages.common import copyright_file
 from madash.packages.snippets import Snippet, read_snippets
@@ -182,7 +182,8 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
 
 
 def _control(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> dict[str, str]:
-    depends = ["telegraf", *sorted({d for f in features for d in FEATURES[f].depends})]
+    # passwd: usermod and gpasswd, for the group memberships (not Essential).
+    depends = ["telegraf", *sorted({"passwd", *(d for f in features for d in FEATURES[f].depends)})]
     recommends = sorted({d for f in features for d in FEATURES[f].recommends})
     control = {
         "Architecture": "all",
@@ -237,13 +238,16 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "service": "telegraf.service",
     }
     scripts = assemble(name, concerns, script_context)
+    control = _control(inputs, features, context)
+    check_relations(name, scripts, control)
     spec = PackageSpec(
         name,
-        _control(inputs, features, context),
+        control,
         tuple(files),
         dirs=(CONFIG_DIR,),
-        scripts=scripts,
+        scripts=scripts.scripts,
         versioned=partial(version_dropin, host),
+        facts=_facts(inputs, features),
     )
     _reread(spec, inputs, features)
     return spec
@@ -262,6 +266,24 @@ def version_dropin(host: str, version: str) -> tuple[FileEntry, ...]:
     )
     reread.unit(VERSION_DROPIN, text, {"Service": {"Environment"}}, {"Service": {"Environment": assignment}})
     return (FileEntry(VERSION_DROPIN, text.encode()),)
+
+
+def _facts(inputs: ClientInputs, features: list[Feature]) -> dict[str, str]:
+    """What the changelog compares with the previous version (packages/changelog.py)."""
+    host = inputs.host_config
+    facts = {"host:": inputs.host, **{f"feature:{f}": "on" for f in features}, "interval:": host.interval}
+    facts |= {f"tag:{k}": v for k, v in sorted(host.tags.items())}
+    facts |= {f"snippet:{s.name}": changelog.short_digest(s.data) for s in inputs.snippets}
+    facts["certificate:"] = changelog.certificate_fact(inputs.cert_pem, f"{inputs.host}'s certificate")
+    facts["ca:"] = changelog.certificate_fact(inputs.ca_pem, "the CA certificate")
+    facts |= {"setting:server": inputs.output_url, "setting:database": inputs.database,
+              "setting:writer": inputs.writer_user}  # fmt: skip
+    if Feature.UPS in features:
+        facts["setting:ups_server"] = host.ups_server
+    if Feature.INTERNET in features:
+        facts |= changelog.settings("internet", inputs.internet)
+    facts["setting:repository"] = inputs.apt.url if inputs.apt is not None else "none"
+    return facts
 
 
 def _suites(inputs: ClientInputs) -> list[str]:

@@ -226,3 +226,20 @@ def _shape(value: object) -> object:
     if isinstance(value, list):
         return [_shape(item) for item in value]
     return None
+
+
+def changelog(path: str, text: str, package: str, maintainer: str, blocks: list[tuple[str, str, list[str]]]) -> None:
+    """A changelog: exactly the entries (version, date, lines) meant, newest first, and nothing else."""
+    from debian.changelog import Changelog, ChangelogParseError
+
+    try:
+        parsed = Changelog(text, strict=True)
+    except ChangelogParseError as exc:
+        raise _refuse(path, f"does not parse ({exc})") from None
+    _equal(path, "a number of entries", len(parsed), len(blocks))
+    for block, (version, date, lines) in zip(parsed, blocks, strict=True):
+        _equal(path, "a package name", block.package, package)
+        _equal(path, "a version", str(block.version), version)
+        _equal(path, "distributions and urgency", (block.distributions, block.urgency), ("unstable", "medium"))
+        _equal(path, "an author and date", (block.author, block.date), (maintainer, date))
+        _equal(path, f"the lines of {version}", block.changes(), ["", *lines, ""])

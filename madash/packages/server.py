@@ -12,11 +12,11 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from madash import modes, times
-from madash.deb.maintscripts import assemble
+from madash.deb.maintscripts import assemble, check_relations
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.fsutil import site_lock
-from madash.packages import reread
+from madash.packages import changelog, reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.baked import BAKED, Baked, baked_hosts, render_baked
@@ -273,9 +273,10 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "Priority": "optional",
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
     }
-    spec = PackageSpec(
-        PACKAGE, control, tuple(_files(inputs, context)), dirs=(DASHBOARDS, *PROVISIONING_DIRS), scripts=scripts
-    )
+    check_relations(PACKAGE, scripts, control)
+    facts = changelog.server_facts(inputs.config, inputs.ca_pem, inputs.cert_pem, inputs.crl_pem, inputs.dashboards)
+    dirs = (DASHBOARDS, *PROVISIONING_DIRS)
+    spec = PackageSpec(PACKAGE, control, tuple(files), dirs=dirs, scripts=scripts.scripts, facts=facts)
     _reread(spec, inputs)
     return spec
 

@@ -99,6 +99,14 @@ class SitePaths:
         """What each package was last built from, and the version it got."""
         return self.root / "builds.json"
 
+    def history(self, package: str) -> Path:
+        """The facts of PACKAGE's last bake and its changelog entries so far."""
+        if package != "madash-server":
+            if not package.startswith("madash-client-"):
+                raise ValueError(f"{package!r} is not a package madash bakes")
+            check_host_name(package.removeprefix("madash-client-"))
+        return self.root / "history" / f"{package}.json"
+
     @property
     def repo_key(self) -> Path:
         """The gpg home of the repository's signing key (0700)."""
