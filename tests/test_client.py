@@ -14,7 +14,9 @@ import pytest
 
 from madash.deb.reader import DebContents, read_deb
 from madash.errors import MadashError, UsageError
+from madash.formats import systemd
 from madash.packages import bake
+from madash.packages.client import DROPIN
 from madash.pki import store as certstore
 from madash.site.config import Site, load_site
 from tests.conftest import NOW, Result, assert_one_line_error, bake_host, run_cli_read_only, snapshot
@@ -130,7 +132,17 @@ def test_sudoers_and_dropin(
     check_golden(request, "client/sudoers", sudoers.read_text())
     dropin = (members["/lib/systemd/system/telegraf.service.d/madash.conf"].data or b"").decode()
     check_golden(request, "client/dropin.conf", dropin)
-    assert "AmbientCapabilities=CAP_NET_RAW" in dropin and "CapabilityBoundingSet" not in dropin
+    # smart: sudo must gain root by its setuid bit, so no NoNewPrivileges; root under sudo keeps what smartctl uses.
+    service = dict(systemd.parse(dropin)["Service"])
+    assert service["AmbientCapabilities"] == "CAP_NET_RAW" and "NoNewPrivileges" not in service
+    assert {"CAP_SETUID", "CAP_SYS_RAWIO", "CAP_NET_RAW"} <= set(service["CapabilityBoundingSet"].split())
+
+
+def test_dropin_without_sudo_takes_every_privilege_away(site_dir: Path) -> None:
+    dropin = read_deb(bake_host(site_dir, "guest", "vm", "docker").path).members[DROPIN].data or b""
+    service = systemd.parse(dropin.decode())["Service"]
+    assert ("NoNewPrivileges", "yes") in service and ("CapabilityBoundingSet", "CAP_IPC_LOCK") in service
+    assert ("SystemCallFilter", "@system-service") in service and ("PrivateDevices", "yes") in service
 
 
 def test_lintian_is_clean(laptop: tuple[Site, bake.BakeResult], site_dir: Path) -> None:

@@ -48,6 +48,14 @@ OLD_ENV_FILE = f"{ETC}/telegraf.env"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
 VERSION_DROPIN = "/lib/systemd/system/telegraf.service.d/madash-version.conf"
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
+# The sandboxing directives the drop-in may carry (debian/client/telegraf-dropin.conf.j2).
+DROPIN_HARDENING = frozenset({
+    "ProtectSystem", "ProtectHome", "PrivateTmp", "ProtectControlGroups", "RemoveIPC", "UMask", "NotifyAccess",
+    "CapabilityBoundingSet", "NoNewPrivileges", "PrivateDevices", "ProtectClock", "ProtectHostname",
+    "ProtectKernelLogs", "ProtectKernelModules", "ProtectKernelTunables", "RestrictAddressFamilies",
+    "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute",
+    "SystemCallArchitectures", "SystemCallFilter", "SystemCallErrorNumber",
+})  # fmt: skip
 # Each package's state in /var/lib/PACKAGE: a purge of a swapped-out host's package touches only its own.
 STATE_PREFIX = "/var/lib/madash-client-"
 # Where versions before that kept the one record of group memberships.
@@ -135,6 +143,10 @@ def gather(
     )
 
 
+def _sudo(features: list[Feature]) -> bool:
+    return any(FEATURES[f].sudoers for f in features)
+
+
 def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> list[FileEntry]:
     dropin = render(
         "debian/client/telegraf-dropin.conf.j2",
@@ -146,6 +158,9 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
             "config_dir": CONFIG_DIR,
             "net_raw": "CAP_NET_RAW" in {c for f in features for c in FEATURES[f].capabilities},
             "after_docker": Feature.DOCKER in features,
+            "sudo": _sudo(features),
+            # nvidia-smi opens /dev/nvidia*, smartctl (as root) the disks.
+            "devices": Feature.NVIDIA in features or _sudo(features),
         },
     )
     files = [
@@ -160,7 +175,7 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
     ]
     # 0600 root at unpack, like the key; the tls-key snippet hands them to the telegraf group.
     files += [FileEntry(f"{CONFIG_DIR}/{s.name}", s.data, modes.SECRET, conffile=True) for s in inputs.snippets]
-    if any(FEATURES[f].sudoers for f in features):
+    if _sudo(features):
         sudoers = render("debian/client/sudoers.j2", context)
         files.append(FileEntry(SUDOERS, sudoers.encode(), modes.SUDOERS, conffile=True))
     apt = inputs.apt
@@ -326,8 +341,10 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
     password = next(f.data for f in spec.files if f.path == PASSWORD_FILE)
     reread.credential(PASSWORD_FILE, password, inputs.writer_password)
     reread.unit(
-        DROPIN, text[DROPIN],
-        {"Unit": {"After"}, "Service": {"LoadCredential", "ExecStart", "RestartSec", "AmbientCapabilities"}},
+        DROPIN, text[DROPIN], {"Unit": {"After"}, "Service": {"LoadCredential", "ExecStart", "RestartSec",
+                                                              "AmbientCapabilities", *DROPIN_HARDENING}},
+        # sudo (the smart feature) must keep its setuid bit working.
+        {"Service": {"NoNewPrivileges": None if _sudo(features) else "yes"}},
     )  # fmt: skip
     if inputs.apt is not None:
         suites = _suites(inputs)

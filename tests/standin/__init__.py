@@ -33,6 +33,8 @@ from tests.telegraf_build import OLDEST, telegraf_binary
 __all__ = ["build_standin_telegraf", "build_tree"]
 
 FILES = Path(__file__).resolve().parent / "files"
+# Beside scripts/build-telegraf's binaries (MADASH_TELEGRAF_CACHE, as there).
+CACHE_DIR = Path(os.environ.get("MADASH_TELEGRAF_CACHE", "/var/cache/madash-test")) / "standin-telegraf"
 
 # A fixed date for every member, so that the same version builds the same bytes.
 SOURCE_DATE_EPOCH = 1_700_000_000
@@ -75,12 +77,36 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 
 def build_standin_telegraf(out_dir: Path, version: str = f"{OLDEST}-1") -> Path:
-    """Build telegraf_<version>_amd64.deb around the real telegraf of that upstream version; return its path."""
+    """telegraf_<version>_amd64.deb around the real telegraf of that upstream version, in ``out_dir``; its path.
+
+    dpkg-deb compressing the ~100 MB binary took 13 s (more on a loaded machine) and some twenty tests
+    ask for the package: it is built once per recipe (every member's bytes and mode, the control
+    files, this module) into the cache beside the binaries, and copied from there.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     deb = out_dir / f"telegraf_{version.split(':', 1)[-1]}_amd64.deb"
     # Same bytes for the same version: the binary is built with -trimpath from a fixed module version.
     payload = [(target, (FILES / source).read_bytes(), mode) for target, source, mode in _PAYLOAD]
     payload.append(("usr/bin/telegraf", telegraf_binary(_upstream(version)).read_bytes(), 0o755))
+    recipe = hashlib.sha256(Path(__file__).read_bytes() + version.encode())
+    for target, data, mode in sorted(payload):
+        recipe.update(f"\0{target}\0{mode:o}\0{len(data)}\0".encode() + data)
+    for script in _SCRIPTS:
+        recipe.update(b"\0" + (FILES / script).read_bytes())
+    cached = CACHE_DIR / recipe.hexdigest()[:16] / deb.name
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # Built aside and renamed: a parallel run never copies a half-written package.
+        with tempfile.TemporaryDirectory(prefix=".build-", dir=cached.parent) as scratch:
+            built = Path(scratch) / deb.name
+            _build(payload, version, built)
+            built.chmod(0o644)
+            built.rename(cached)
+    shutil.copyfile(cached, deb)
+    return deb
+
+
+def _build(payload: list[tuple[str, bytes, int]], version: str, deb: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="standin-telegraf-") as scratch:
         tree = Path(scratch) / "tree"
         md5sums = []
@@ -103,7 +129,6 @@ def build_standin_telegraf(out_dir: Path, version: str = f"{OLDEST}-1") -> Path:
             (control / script).chmod(0o755)
 
         build_tree(tree, deb)
-    return deb
 
 
 def build_tree(tree: Path, deb: Path) -> None:
