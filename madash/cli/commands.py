@@ -138,12 +138,15 @@ def cmd_client(args: argparse.Namespace) -> int:
         if features is not None or args.interval or args.tag:
             raise UsageError("--all re-bakes hosts as madash.toml describes them; it takes no host options")
         return _bake_fleet(site, args.jobs)
+    tags = _tags(args.tag)
+    # Checked before the repository identity, which may make the site's signing key: bad input changes nothing.
+    _check_host_options(args.host, features, args.interval, tags)
     result = fleet.bake_host(
         site,
         args.host,
         features=features,
         interval=args.interval,
-        tags=_tags(args.tag),
+        tags=tags,
         passphrase=passphrase_source,
         now=now(),
         apt=_apt_identity(site),
@@ -151,6 +154,20 @@ def cmd_client(args: argparse.Namespace) -> int:
     state = "new version" if result.changed else "unchanged"
     print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
     return 0
+
+
+def _check_host_options(
+    host: str, features: list[str] | None, interval: str | None, tags: dict[str, str] | None
+) -> None:
+    from madash.site.config import check_features
+    from madash.site.values import check_host_name, check_interval, check_tags
+
+    check_host_name(host)
+    if features is not None:
+        check_features(features)
+    if interval is not None:
+        check_interval(interval)
+    check_tags(tags or {})
 
 
 def _apt_identity(site: Site) -> AptIdentity | None:
