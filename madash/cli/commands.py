@@ -140,7 +140,7 @@ def cmd_client(args: argparse.Namespace) -> int:
         return _bake_fleet(site, args.jobs)
     tags = _tags(args.tag)
     # Checked before the repository identity, which may make the site's signing key: bad input changes nothing.
-    _check_host_options(args.host, features, args.interval, tags)
+    _check_host_options(site, args.host, features, args.interval, tags)
     result = fleet.bake_host(
         site,
         args.host,
@@ -157,8 +157,10 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def _check_host_options(
-    host: str, features: list[str] | None, interval: str | None, tags: dict[str, str] | None
+    site: Site, host: str, features: list[str] | None, interval: str | None, tags: dict[str, str] | None
 ) -> None:
+    from madash.packages.snippets import read_snippets
+    from madash.site import credentials
     from madash.site.config import check_features
     from madash.site.values import check_host_name, check_interval, check_tags
 
@@ -168,6 +170,7 @@ def _check_host_options(
     if interval is not None:
         check_interval(interval)
     check_tags(tags or {})
+    read_snippets(site, host, credentials.load(site.paths).values())
 
 
 def _apt_identity(site: Site) -> AptIdentity | None:

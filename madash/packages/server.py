@@ -16,10 +16,11 @@ from madash.deb.maintscripts import assemble
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.fsutil import site_lock
-from madash.packages import reread
+from madash.packages import reposerver, reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.common import copyright_file
+from madash.packages.serverunits import UNIT_KEYS, capabilities
 from madash.packages.telegraf import input_interval
 from madash.pki import crypto, store
 from madash.pki.index import Kind, load_index
@@ -50,6 +51,7 @@ UNITS = (
     "madash-ensure-influxdb.service",
     "madash-grafana-admin.service",
     "madash-stunnel.service",
+    reposerver.UNIT,
 )
 DATASOURCE_UID = "madash-influxdb"
 FOLDER_UID = "madash"  # fixed: links, permissions and alert rules name the folder by it
@@ -68,7 +70,8 @@ IMAGES = {
 DEPENDS = "docker.io | docker-ce, docker-compose-plugin | docker-compose, stunnel4, python3, procps"
 # Conffiles some sites' packages ship and others not: one that stops being shipped is removed on upgrade.
 PROBE_CONF = f"{ETC}/probe/telegraf.conf"
-OPTIONAL_CONFFILES = (PROBE_CONF,)
+REPO_CONF = f"{ETC}/repo-nginx.conf"  # with [repo] serve only
+OPTIONAL_CONFFILES = (PROBE_CONF, REPO_CONF)
 # The ports below this one need CAP_NET_BIND_SERVICE (the kernel's net.ipv4.ip_unprivileged_port_start).
 PRIVILEGED_PORTS = 1024
 
@@ -200,7 +203,12 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         FileEntry(
             f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), modes.EXEC
         ),
-        *(FileEntry(f"{UNIT_DIR}/{unit}", render(f"debian/server/{unit}.j2", context).encode()) for unit in UNITS),
+        *(
+            FileEntry(f"{UNIT_DIR}/{unit}", render(f"debian/server/{unit}.j2", context).encode())
+            for unit in UNITS
+            if unit != reposerver.UNIT
+        ),
+        *reposerver.files(inputs.config, _repo_context(inputs.config)),
     ]
     if context["probe"]:
         probe = render("conf/telegraf/probe.conf.j2", context)
@@ -213,6 +221,10 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         )
     )
     return files
+
+
+def _repo_context(config: SiteConfig) -> dict[str, Any]:
+    return reposerver.context(config, etc=ETC, tls=TLS, data_dir=DATA_DIR)
 
 
 def _obsolete_dirs(obsolete: list[str], files: list[FileEntry]) -> list[str]:
@@ -232,6 +244,8 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     units = [
         {"name": "madash-stunnel.service", "on_upgrade": "try-restart"},
         {"name": "madash-server.service", "on_upgrade": "try-restart"},
+        # Restarted too: LoadCredential= copies the key at start only, and a new CRL must end open connections.
+        {"name": reposerver.UNIT, "on_upgrade": "try-restart"},
     ]
     files = _files(inputs, context)
     shipped = {f.path for f in files if f.conffile}
@@ -245,12 +259,14 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "unit_dir": UNIT_DIR,
         "obsolete_conffiles": obsolete,
         "obsolete_dirs": _obsolete_dirs(obsolete, files),
+        **_repo_context(inputs.config),
     }
-    scripts = assemble(PACKAGE, [*concerns, "data-dirs", "stunnel-key", "units"], script_context)
+    serving = ["repo-dir"] if inputs.config.repo.serve else []
+    scripts = assemble(PACKAGE, [*concerns, "data-dirs", *serving, "stunnel-key", "units"], script_context)
     control = {
         "Architecture": "all",
         "Maintainer": inputs.config.site.maintainer,
-        "Depends": DEPENDS,
+        "Depends": f"{DEPENDS}, {reposerver.DEPENDS}" if inputs.config.repo.serve else DEPENDS,
         "Section": "admin",
         "Priority": "optional",
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
@@ -260,64 +276,6 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     )
     _reread(spec, inputs)
     return spec
-
-
-# The sandbox of every unit; each takes away only what its program does not use (see the units' comments).
-_SANDBOX = {
-    "NoNewPrivileges",
-    "UMask",
-    "ProtectSystem",
-    "ProtectHome",
-    "PrivateTmp",
-    "PrivateDevices",
-    "ProtectKernelTunables",
-    "ProtectKernelModules",
-    "ProtectKernelLogs",
-    "ProtectControlGroups",
-    "ProtectClock",
-    "ProtectHostname",
-    "RestrictAddressFamilies",
-    "RestrictNamespaces",
-    "RestrictRealtime",
-    "RestrictSUIDSGID",
-    "LockPersonality",
-    "SystemCallArchitectures",
-    "SystemCallFilter",
-    "SystemCallErrorNumber",
-    "CapabilityBoundingSet",
-}
-_CONFINED = {"DevicePolicy", "ProtectProc", "ProcSubset", "RemoveIPC", "MemoryDenyWriteExecute"}
-_UNIT_KEYS = {
-    "madash-server.service": {
-        "Unit": {"Description", "Documentation", "Requires", "After", "Wants"},
-        "Service": {"Type", "ExecStart", "ExecStop", "Restart", "RestartSec", "TimeoutStartSec", "PrivateNetwork",
-                    *_SANDBOX},
-        "Install": {"WantedBy"},
-    },
-    "madash-ensure-influxdb.service": {
-        "Unit": {"Description", "Documentation", "After", "PartOf"},
-        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "RestartPreventExitStatus",
-                    "PrivateUsers", "ReadWritePaths", "IPAddressAllow", "IPAddressDeny", *_SANDBOX, *_CONFINED},
-    },
-    "madash-grafana-admin.service": {
-        "Unit": {"Description", "Documentation", "After", "PartOf"},
-        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "PrivateNetwork", *_SANDBOX},
-    },
-    "madash-stunnel.service": {
-        "Unit": {"Description", "Documentation", "After", "Wants"},
-        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "Restart", "RestartSec", "PrivateUsers",
-                    "AmbientCapabilities", *_SANDBOX, *_CONFINED},
-        "Install": {"WantedBy"},
-    },
-}  # fmt: skip
-
-
-def _capabilities(low_port: bool) -> dict[str, dict[str, str | None]]:
-    """What madash-stunnel.service grants: CAP_NET_BIND_SERVICE for a port below 1024, else nothing at all."""
-    if low_port:
-        cap = "CAP_NET_BIND_SERVICE"
-        return {"Service": {"AmbientCapabilities": cap, "CapabilityBoundingSet": cap, "PrivateUsers": None}}
-    return {"Service": {"AmbientCapabilities": None, "CapabilityBoundingSet": "", "PrivateUsers": "yes"}}
 
 
 _COMPOSE_KEYS = {
@@ -358,9 +316,11 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
         expected[f"grafana-{number}"] = {**grafana, "accept": f"{address}:{server.grafana_port}"}
     global_options = {"foreground", "pid", "syslog", "debug", "socket"}
     reread.stunnel_conf(STUNNEL_CONF, text[STUNNEL_CONF], global_options, expected)
+    if config.repo.serve:
+        reposerver.reread_conf(REPO_CONF, text[REPO_CONF], _repo_context(config))
     low_port = min(server.door_port, server.grafana_port) < PRIVILEGED_PORTS
-    values = {"madash-stunnel.service": _capabilities(low_port)}
-    for name, keys in _UNIT_KEYS.items():
+    values = {"madash-stunnel.service": capabilities(low_port), reposerver.UNIT: capabilities(server.repo_port < 1024)}
+    for name, keys in UNIT_KEYS.items():
         reread.unit(f"{UNIT_DIR}/{name}", text[f"{UNIT_DIR}/{name}"], keys, values.get(name))
     if config.internet.enabled:
         probe = PROBE_CONF

@@ -1,0 +1,71 @@
+"""The keys each of madash-server's units may hold, and what a listener's unit grants for its port.
+
+The re-reading of the server package (server._reread) refuses a unit holding any
+other key: a value that escaped validation cannot add a setting to a unit.
+"""
+
+from __future__ import annotations
+
+# The sandbox of every unit; each takes away only what its program does not use (see the units' comments).
+_SANDBOX = {
+    "NoNewPrivileges",
+    "UMask",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "PrivateDevices",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+    "RestrictAddressFamilies",
+    "RestrictNamespaces",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+    "LockPersonality",
+    "SystemCallArchitectures",
+    "SystemCallFilter",
+    "SystemCallErrorNumber",
+    "CapabilityBoundingSet",
+}
+_CONFINED = {"DevicePolicy", "ProtectProc", "ProcSubset", "RemoveIPC", "MemoryDenyWriteExecute"}
+UNIT_KEYS = {
+    "madash-server.service": {
+        "Unit": {"Description", "Documentation", "Requires", "After", "Wants"},
+        "Service": {"Type", "ExecStart", "ExecStop", "Restart", "RestartSec", "TimeoutStartSec", "PrivateNetwork",
+                    *_SANDBOX},
+        "Install": {"WantedBy"},
+    },
+    "madash-ensure-influxdb.service": {
+        "Unit": {"Description", "Documentation", "After", "PartOf"},
+        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "RestartPreventExitStatus",
+                    "PrivateUsers", "ReadWritePaths", "IPAddressAllow", "IPAddressDeny", *_SANDBOX, *_CONFINED},
+    },
+    "madash-grafana-admin.service": {
+        "Unit": {"Description", "Documentation", "After", "PartOf"},
+        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "PrivateNetwork", *_SANDBOX},
+    },
+    "madash-stunnel.service": {
+        "Unit": {"Description", "Documentation", "After", "Wants"},
+        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "Restart", "RestartSec", "PrivateUsers",
+                    "AmbientCapabilities", *_SANDBOX, *_CONFINED},
+        "Install": {"WantedBy"},
+    },
+    "madash-repo.service": {
+        "Unit": {"Description", "Documentation", "After", "Wants", "ConditionPathExists"},
+        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "Restart", "RestartSec", "PrivateUsers",
+                    "AmbientCapabilities", "RuntimeDirectory", "RuntimeDirectoryMode", "LoadCredential",
+                    "TemporaryFileSystem", "BindReadOnlyPaths", *_SANDBOX, *_CONFINED},
+        "Install": {"WantedBy"},
+    },
+}  # fmt: skip
+
+
+def capabilities(low_port: bool) -> dict[str, dict[str, str | None]]:
+    """What a listener's unit grants: CAP_NET_BIND_SERVICE for a port below 1024, else nothing at all."""
+    if low_port:
+        cap = "CAP_NET_BIND_SERVICE"
+        return {"Service": {"AmbientCapabilities": cap, "CapabilityBoundingSet": cap, "PrivateUsers": None}}
+    return {"Service": {"AmbientCapabilities": None, "CapabilityBoundingSet": "", "PrivateUsers": "yes"}}
