@@ -30,7 +30,7 @@ import pytest
 from madash.apt import publish as repo
 from madash.bootstrap import init_site
 from madash.deb.reader import DebContents
-from madash.formats import nginx, stunnel
+from madash.formats import nginx, stunnel, systemd
 from madash.packages import reposerver, server
 from madash.pki import crypto as pki
 from madash.pki import store as certstore
@@ -38,7 +38,7 @@ from madash.site.config import Site, load_site
 from tests.conftest import NOW, bake_host
 from tests.servers import ServerError, TLSRefused, _Process, free_port, https_request, wait_for_port
 from tests.test_door import Client, bake_server, client_from_package, member
-from tests.test_stunnel_unit import setpriv
+from tests.test_stunnel_unit import free_low_ports, setpriv
 
 pytestmark = pytest.mark.network
 TLS = "/etc/madash-server/tls"
@@ -313,3 +313,25 @@ def test_nginx_reads_every_quoted_value_as_the_filter_meant(work: Path) -> None:
         for number, value in enumerate(values):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/{number}", timeout=10) as answer:
                 assert answer.read().decode() == value
+
+
+def test_a_port_below_1024_is_bound_with_the_units_one_capability(work: Path) -> None:
+    (port,) = free_low_ports(1)
+    root = work / "site"
+    init_site(root, ["127.0.0.1"], "low port", force=False, ca_passphrase=None, now=NOW)
+    config = root / "madash.toml"
+    config.write_text(config.read_text().replace("repo_port = 8443", f"repo_port = {port}"))
+    site = load_site(root)
+    contents = bake_server(site)
+    service = dict(systemd.parse(member(contents, UNIT).decode())["Service"])
+    assert service["AmbientCapabilities"] == service["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
+    assert "PrivateUsers" not in service, "a capability from a user namespace of its own binds nothing"
+    repo.publish(site, NOW)
+    with package_nginx(site, contents, work, port) as process:
+        assert "CapEff:\t0000000000000400" in Path(f"/proc/{process.pid}/status").read_text()
+    # Without the capability the same nginx, user and port fail: it is the capability that binds it.
+    unit = member(contents, UNIT).decode().replace("AmbientCapabilities=CAP_NET_BIND_SERVICE\n", "")
+    conf = work / "repo-nginx.conf"
+    argv = [*setpriv(unit.replace("madash-repo\n", f"{RUN_AS}\n").replace(f"Group={RUN_AS}", "Group=nogroup")), NGINX]
+    failed = subprocess.run([*argv, "-c", str(conf), "-e", "stderr"], capture_output=True, text=True, check=False)
+    assert failed.returncode != 0 and "Permission denied" in failed.stderr, failed.stderr
