@@ -19,6 +19,7 @@ from madash.deb.reader import read_deb
 from madash.deb.writer import deb_filename
 from madash.errors import MadashError
 from madash.packages import client
+from madash.packages.aptsource import CLIENT_PREFIX
 from madash.packages.bake import load_builds
 from madash.packages.server import GRAFANA_CERT
 from madash.packages.server import PACKAGE as SERVER_PACKAGE
@@ -27,7 +28,7 @@ from madash.packages.telegraf import TLS_DIR
 from madash.pki import supplied
 from madash.pki.index import Kind, load_index
 from madash.site.access import site_access
-from madash.site.config import Site
+from madash.site.config import Site, repo_url
 
 SERVER_CRL = f"{SERVER_TLS}/crl.pem"
 
@@ -227,7 +228,9 @@ def _not_baked(site: Site) -> list[Finding]:
 def _repository(site: Site, now: dt.datetime) -> list[Finding]:
     paths = site.paths
     found = []
-    if site.config.repo.url and not paths.repo_public_key.exists():
+    # Only once a host is baked: the first client bake makes the key (apt.identity), so a new site lacks none.
+    baked = any(name.startswith(CLIENT_PREFIX) for name in load_builds(site))
+    if repo_url(site.config) and baked and not paths.repo_public_key.exists():
         found.append(
             Finding(
                 "repo-key-missing",

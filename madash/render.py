@@ -15,7 +15,20 @@ from typing import Any
 import jinja2
 
 from madash.errors import MadashError, RenderError
-from madash.formats import aptconf, deb822, envfile, influxql, lintian, shell, stunnel, sudoers, systemd, toml, yaml
+from madash.formats import (
+    aptconf,
+    deb822,
+    envfile,
+    influxql,
+    lintian,
+    nginx,
+    shell,
+    stunnel,
+    sudoers,
+    systemd,
+    toml,
+    yaml,
+)
 from madash.resources import data_root
 
 # Filter name -> function, by format. The names are what templates write after "|".
@@ -42,6 +55,8 @@ FILTERS: dict[str, Callable[[Any], str]] = {
     "stunnel": stunnel.value,
     "stunnel_section": stunnel.section,
     "stunnel_comment": stunnel.comment,
+    "nginx": nginx.value,
+    "nginx_comment": nginx.comment,
     "systemd": systemd.value,
     "systemd_exec": systemd.executable,
     "systemd_arg": systemd.arg,

@@ -116,7 +116,10 @@ def set_repo(site_dir: Path, **values: object) -> None:
     config = site_dir / "madash.toml"
     text = config.read_text()
     for key, value in values.items():
-        rendered = f'"{value}"' if isinstance(value, str) else str(value).replace("'", '"')
+        if isinstance(value, bool):
+            rendered = "true" if value else "false"
+        else:
+            rendered = f'"{value}"' if isinstance(value, str) else str(value).replace("'", '"')
         text = "\n".join(
             f"{key} = {rendered}" if line.startswith(f"{key} =") else line for line in text.splitlines()
         ) + "\n"  # fmt: skip

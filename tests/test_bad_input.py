@@ -182,6 +182,13 @@ FILE_CASES: list[tuple[str, Edit, str]] = [
     ("influxdb local port 22", adding("server", "influxdb_local_port = 22"), "22 is ssh"),
     ("grafana local port 1", adding("server", "grafana_local_port = 1"), "below 1024"),
     ("ports clash", setting("door_port", "8086"), "clashes with server.door_port"),
+    # server.repo_port: nginx's listen lines (madash-repo.service), and the hosts' default repository URL
+    ("repo port 0", setting("repo_port", "0"), "not a port number"),
+    ("repo port 65536", setting("repo_port", "65536"), "not a port number"),
+    ("repo port string", setting("repo_port", q("8443")), "must be a whole number"),
+    ("repo port nginx", setting("repo_port", q('8443" ssl; location / { root /; } #')), "must be a whole number"),
+    ("repo port clash", setting("repo_port", "5086"), "clashes with server.door_port"),
+    ("repo port bool", setting("repo_port", "true"), "must be a whole number"),
     ("listen twice", adding("server", "listen = " + qs("0.0.0.0", "0.0.0.0")), "twice"),
     ("listen scope id", adding("server", "listen = " + qs("fe80::1%eth0")), "scope id"),
     ("listen name", adding("server", "listen = " + qs("mon.example.org")), "not an IP address"),
@@ -256,6 +263,8 @@ FILE_CASES: list[tuple[str, Edit, str]] = [
     ("dns domain bad", setting("dns_domains", qs("a..b")), "not a DNS name"),
     ("dns domain twice", setting("dns_domains", qs("debian.org", "Debian.org")), "twice"),
     # [repo]: apt sources (deb822) and apt.conf in every client package
+    ("repo serve string", setting("serve", q("yes")), "serve"),
+    ("repo serve number", setting("serve", "1"), "serve"),
     ("repo url deb822 field", setting("url", q("https://x.example/\nTrusted: yes")), "control character U+000A"),
     ("repo url space field", setting("url", q("https://x.example/ Trusted: yes")), "cannot hold"),
     ("repo url relative file", setting("url", q("file://relative/path")), "absolute path"),

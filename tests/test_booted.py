@@ -9,7 +9,10 @@ a stand-in there, and why:
   makes the database, users and grants. madash-server.service itself (docker compose) cannot run.
 - docker.io and docker-compose: tests/standin/docker.py's packages satisfy the Depends.
 - The internet probes' targets: dnsmasq and a Python HTTP server on 10.77.0.1 (madash.toml [internet]).
-- The site's web server for repo/: tests/standin/repo_server.py (HTTPS, host certificates required).
+
+The site repository is served by madash-server's own madash-repo.service (Debian's nginx, host
+certificates required, each host its own suite), from /var/lib/madash/repo, at the URL client packages
+default to (https://10.77.0.1:8443/).
 
 The client machine (10.77.0.2) installs madash-client-laptop and telegraf with apt from that signed
 repository. telegraf is tests/standin's package: real Telegraf (scripts/build-telegraf, 1.32.3, the probe
@@ -34,7 +37,7 @@ import pytest
 from madash.apt import publish as repo
 from madash.bootstrap import init_site
 from madash.site import credentials
-from madash.site.config import load_site
+from madash.site.config import load_site, repo_url
 from tests.boot import SERVER_ADDRESS, Machine, remove_stale_machines
 from tests.chroot import default_parent
 from tests.conftest import run_cli, set_repo
@@ -44,9 +47,8 @@ from tests.standin.docker import build_standin_docker
 pytest_plugins = ["tests.boot"]
 pytestmark = pytest.mark.booted
 
-STANDIN = Path(__file__).resolve().parent / "standin"
 HOST = "laptop"
-REPO_PORT = 8443
+REPO = "/var/lib/madash/repo"
 HTTP_TARGET = f"http://{SERVER_ADDRESS}:8080/"
 DNS_NAME = "probe.madash.test"
 ALWAYS_ON = ("cpu", "mem", "swap", "system", "kernel", "processes", "disk", "diskio", "net", "netstat")
@@ -110,7 +112,9 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site whose server is 10.77.0.1, whose probes aim at it, and whose repository it serves."""
     root = tmp_path_factory.mktemp("booted") / "site"
     init_site(root, [SERVER_ADDRESS], "booted site", force=False, ca_passphrase=None, now=now())
-    set_repo(root, url=f"https://{SERVER_ADDRESS}:{REPO_PORT}", extra_packages=["telegraf"], valid_days=7)
+    # No url: the server's own repository server is the default (repo.serve, server.repo_port 8443).
+    set_repo(root, extra_packages=["telegraf"], valid_days=7)
+    assert repo_url(load_site(root).config) == f"https://{SERVER_ADDRESS}:8443/"
     set_repo(root, ping=[SERVER_ADDRESS], http=[HTTP_TARGET], dns_servers=[SERVER_ADDRESS], dns_domains=[DNS_NAME])
     (root / "dist").mkdir()
     shutil.copy(build_standin_telegraf(tmp_path_factory.mktemp("telegraf")), root / "dist")
@@ -118,8 +122,11 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def publish(site_dir: Path, server: Machine) -> None:
+    """`repo`, then the copy into the served directory, in place (madash-repo.service's bind mount holds the
+    directory itself: one replaced by another would go unseen until a restart)."""
     cli(site_dir, "repo")
     server.copy_in(site_dir / "repo", "/srv/repo")
+    server.run(["cp", "-a", "--remove-destination", "/srv/repo/.", f"{REPO}/"])
 
 
 def query(server: Machine, site_dir: Path, q: str, role: str = "reader") -> list[dict[str, object]]:
@@ -169,11 +176,9 @@ def server(server_machine: Machine, site_dir: Path, tmp_path_factory: pytest.Tem
     machine.write_text("/srv/www/index.html", "madash probe target\n")
     machine.run(["systemd-run", "--unit=probe-http", "python3", "-m", "http.server", "--bind", SERVER_ADDRESS,
                  "--directory", "/srv/www", "8080"])  # fmt: skip
-    machine.copy_in(STANDIN / "repo_server.py", "/srv/repo_server.py")
     machine.write_text("/srv/query.py", QUERY_PY)
-    tls = [f"/etc/madash-server/tls/{name}" for name in ("server.crt", "server.key", "ca.crt")]
-    machine.run(["systemd-run", "--unit=madash-test-repo", "python3", "/srv/repo_server.py", "/srv/repo",
-                 SERVER_ADDRESS, str(REPO_PORT), *tls])  # fmt: skip
+    shown = machine.show("madash-repo.service", "ActiveState", "User")
+    assert shown == {"ActiveState": "active", "User": "madash-repo"}, machine.journal("madash-repo.service")
     return machine
 
 
@@ -399,8 +404,14 @@ def test_upgrade_restarts_telegraf_onto_the_new_configuration(server: Machine, c
     cli(site_dir, "renew", HOST)
     cli(site_dir, "client", HOST, "--tag", "stage=upgraded")
     publish(site_dir, server)
-    apt(client, "update")
-    apt(client, "install", f"madash-client-{HOST}")
+    # The host's certificate was revoked (the test before): the repository refuses it, renewed or not, so
+    # the package with the new certificate arrives by hand, as the first one did.
+    refused = client.run(["apt-get", "-o", "Acquire::Check-Valid-Until=true", "update"], check=False)
+    assert refused.returncode != 0 and "400" in refused.stdout + refused.stderr, refused.stdout
+    deb = max((site_dir / "dist").glob(f"madash-client-{HOST}_*.deb"), key=lambda p: p.stat().st_mtime)
+    client.run(["dpkg", "-i", client.copy_in(deb)])
+    update = apt(client, "update")  # with the renewed certificate the package brought
+    assert "W:" not in update and "E:" not in update, update
     assert 'stage = "upgraded"' in client.read_text("/etc/madash/telegraf.conf")
     after = telegraf_pid(client)
     assert after not in (0, before), f"Telegraf was not restarted (MainPID {before} -> {after})"

@@ -14,7 +14,7 @@ from madash import __version__
 from madash.cli.parser import EXAMPLES, build_parser
 from madash.pki import store as certstore
 from madash.site.config import load_site
-from tests.conftest import NOW, Result, assert_one_line_error, run_cli, run_cli_read_only, snapshot
+from tests.conftest import NOW, Result, assert_one_line_error, run_cli, run_cli_read_only, set_repo, snapshot
 
 Madash = Callable[..., Result]
 
@@ -219,6 +219,7 @@ def test_debug_is_accepted_after_the_command_and_logs_each_tool_command(site_dir
     from tests.test_openpgp import legacy_home
 
     legacy_home(site_dir, "")
+    set_repo(site_dir, serve=False)  # else `client` would move the key already, for the server's repository URL
     assert run_cli("--site", site_dir, "client", "laptop").returncode == 0
     result = run_cli("--site", site_dir, "repo", "--debug")
     assert result.returncode == 0, result.stderr

@@ -57,6 +57,12 @@ def test_package_layout_modes_and_conffiles(laptop: tuple[Site, bake.BakeResult]
         "/etc/madash/tls/ca.crt": ("0o644", "root", "root"),
         "/etc/madash/tls/client.crt": ("0o644", "root", "root"),
         "/etc/madash/tls/client.key": ("0o600", "root", "root"),
+        # The apt source of the server's own repository (repo.serve is on by default), with the host's certificate.
+        "/etc/apt/apt.conf.d/51madash-unattended-upgrades": ("0o644", "root", "root"),
+        "/etc/apt/apt.conf.d/90madash-client-certificate": ("0o644", "root", "root"),
+        "/etc/apt/keyrings/madash.gpg": ("0o644", "root", "root"),
+        "/etc/apt/sources.list.d/madash.sources": ("0o644", "root", "root"),
+        "/etc/madash/tls/apt-client.key": ("0o600", "root", "root"),
         "/etc/sudoers.d/madash-telegraf": ("0o440", "root", "root"),
         "/lib/systemd/system/telegraf.service.d/madash.conf": ("0o644", "root", "root"),
         "/lib/systemd/system/telegraf.service.d/madash-version.conf": ("0o644", "root", "root"),

@@ -28,7 +28,20 @@ from hypothesis import strategies as st
 
 from debian import deb822 as debian_deb822
 from madash.errors import RenderError
-from madash.formats import aptconf, deb822, envfile, influxql, lintian, shell, stunnel, sudoers, systemd, toml, yaml
+from madash.formats import (
+    aptconf,
+    deb822,
+    envfile,
+    influxql,
+    lintian,
+    nginx,
+    shell,
+    stunnel,
+    sudoers,
+    systemd,
+    toml,
+    yaml,
+)
 from madash.formats._common import is_unsafe
 from madash.resources import data_root
 from tests import format_readers
@@ -318,6 +331,50 @@ def test_deb822_parser_agrees_with_python_debian_or_refuses(text: str) -> None:
     except RenderError:
         return
     assert mine == python_debian(text)
+
+
+# --- nginx ---------------------------------------------------------------------------------
+
+
+@given(hostile)
+@example('127.0.0.1:8443" ssl; location / { root /; } #')
+@example("a\\\\\"b\\t'{};#")
+@example("$ssl_client_s_dn")
+def test_nginx_value(value: str) -> None:
+    if refused(nginx.value, value):
+        assert "$" in value or any(is_unsafe(ch) for ch in value)
+        return
+    parsed = nginx.parse(f"http {{\n    root {nginx.value(value)};\n    autoindex off;\n}}\n")
+    assert parsed == (
+        nginx.Directive("http", (), (nginx.Directive("root", (value,), None, 2),
+                                     nginx.Directive("autoindex", ("off",), None, 3)), 1),
+    )  # fmt: skip
+
+
+@given(hostile)
+def test_nginx_comment(value: str) -> None:
+    if refused(nginx.comment, value):
+        return
+    assert nginx.parse(f"# {nginx.comment(value)}\nroot x;\n") == (nginx.Directive("root", ("x",), None, 2),)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("root x", "end of file"), ("}", "unexpected '}'"), ("root x; }", "unexpected '}'"), ("http {", "end of file"),
+     (";", "unexpected ';'"), ('root "x"y;', "after a closing quote"), ('root "x;', "not closed")],
+)  # fmt: skip
+def test_nginx_parser_refuses_what_nginx_refuses(source: str, message: str) -> None:
+    with pytest.raises(RenderError, match=message):
+        nginx.parse(source)
+
+
+def test_nginx_parser_reads_words_as_nginx_does() -> None:
+    # '#' and '}' inside a word are part of it; '{' after '$' is a variable's, not a block's.
+    assert nginx.parse("a b#c d};\nset ${x}y 1;") == (
+        nginx.Directive("a", ("b#c", "d}"), None, 1), nginx.Directive("set", ("${x}y", "1"), None, 2),
+    )  # fmt: skip
+    # A backslash escapes only quotes, itself, t, r and n (ngx_conf_read_token); '\\;' stays as written.
+    assert nginx.parse("a 'x\\'y' \\;z;") == (nginx.Directive("a", ("x'y", "\\;z"), None, 1),)
 
 
 # --- stunnel -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from madash.apt import openpgp, signing
 from madash.errors import MadashError
 from madash.site.config import load_site
-from tests.conftest import Result, assert_one_line_error, bake_host
+from tests.conftest import Result, assert_one_line_error, bake_host, set_repo
 
 Madash = Callable[..., Result]
 
@@ -121,6 +121,7 @@ def test_moving_a_gpg_key_with_a_wrong_passphrase_changes_nothing(
     site_dir: Path, madash: Madash, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     legacy_home(site_dir, "old secret")
+    set_repo(site_dir, serve=False)  # no repository URL: the bake leaves the key to `repo`, the command tested
     bake_host(site_dir, "laptop")
     monkeypatch.setenv(signing.PASSPHRASE_VARIABLE, "wrong")
     assert_one_line_error(madash("--site", site_dir, "repo"), 1, "does not unlock", signing.PASSPHRASE_VARIABLE)
@@ -130,6 +131,7 @@ def test_moving_a_gpg_key_with_a_wrong_passphrase_changes_nothing(
 
 def test_moving_a_gpg_key_without_gpg_names_the_package(site_dir: Path) -> None:
     legacy_home(site_dir, "")
+    set_repo(site_dir, serve=False)  # no repository URL: the bake leaves the key to `repo`, the command tested
     bake_host(site_dir, "laptop")
     result = subprocess.run(
         [sys.executable, "-m", "madash.cli", "--site", str(site_dir), "repo"],

@@ -218,8 +218,8 @@ def test_a_package_that_is_not_madash_s(published: Path, site_dir: Path, madash:
 
 
 def test_wrong_repository_passphrase(site_dir: Path, madash: Madash, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "right one")  # the bake makes the key, for the default URL
     bake_host(site_dir, "laptop")
-    monkeypatch.setenv("MADASH_REPO_PASSPHRASE", "right one")
     assert madash("--site", site_dir, "repo").code == 0
     bake_host(site_dir, "laptop", "smart", now=NOW + dt.timedelta(hours=1))
     target = os.readlink(site_dir / "repo" / "dists" / "host-laptop")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,8 @@ from madash.site.config import load_site
 from tests.conftest import bake_host
 from tests.servers import free_port, https_request
 from tests.standin import build_standin_telegraf
-from tests.standin.repo_server import make_server
+from tests.test_door import bake_server
+from tests.test_repo_server import package_nginx, passable, serve_copy
 
 if TYPE_CHECKING:
     from tests.chroot import Chroot
@@ -156,12 +156,9 @@ def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Pa
     repo.publish(load_site(site_dir), now())
 
     pki = site_dir / "pki"
-    server = make_server(
-        str(site_dir / "repo"), "127.0.0.1", port, str(pki / "server.crt"), str(pki / "server.key"), str(pki / "ca.crt")
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    site = load_site(site_dir)
+    # madash-server's own nginx and configuration (tests/test_repo_server.py), its repository a copy of repo/.
+    with passable() as work, package_nginx(site, bake_server(site), work, port):
         # The first version arrives by hand (it brings the certificate apt needs); later ones through apt.
         chroot.run(["dpkg", "-i", chroot.copy_in(telegraf)])
         first = next((site_dir / "dist").glob("madash-client-laptop_*.deb"))
@@ -173,6 +170,7 @@ def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Pa
 
         bake(site_dir, "laptop", "smart", "sensors")
         repo.publish(load_site(site_dir), now())
+        serve_copy(site_dir / "repo", work / "repo")
         update = apt(chroot, "update")
         assert "W:" not in update and "E:" not in update, update
         upgrade = apt(chroot, "upgrade")
@@ -189,7 +187,3 @@ def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Pa
         assert fetch("/dists/host-laptop/InRelease") == 200
         assert fetch("/dists/shared/InRelease") == 200
         assert fetch("/dists/host-desktop/InRelease") == 403
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -76,8 +76,21 @@ def test_a_credential_with_a_newline_refuses_the_package(monkeypatch: pytest.Mon
 def test_an_injected_stunnel_service_refuses_the_server_package() -> None:
     inputs = server_inputs()
     server = dataclasses.replace(inputs.config.server, listen=("127.0.0.1\n[evil]\naccept = 0.0.0.0:22",))
-    with naive_filters("stunnel"), pytest.raises(RereadError, match="stunnel"):
+    # The repository's nginx listens on the same addresses: its filter would refuse the newline first.
+    with naive_filters("stunnel", "nginx"), pytest.raises(RereadError, match="stunnel"):
         server_spec(dataclasses.replace(inputs, config=dataclasses.replace(inputs.config, server=server)))
+
+
+def test_an_injected_nginx_location_refuses_the_server_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A listen address that opens the whole file system to every certificate, through a careless filter.
+    evil = (
+        "127.0.0.1:8443 ssl;\n        location /etc/ {\n            root /;\n        }\n        listen 127.0.0.2:8443"
+    )
+    monkeypatch.setattr("madash.packages.reposerver.listen", lambda config: (evil,))
+    with naive_filters("nginx"), pytest.raises(RereadError, match=r"repo-nginx\.conf as generated has directive"):
+        server_spec(server_inputs())
+    with pytest.raises(RenderError, match="nginx: a value holds U\\+000A"):
+        server_spec(server_inputs())
 
 
 def test_honest_packages_pass_the_rereading() -> None:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = {
     ("madash-stunnel.service", "ports from 1024"): 2.0,
     ("madash-stunnel.service", "ports below 1024"): 2.0,
+    ("madash-repo.service", "ports from 1024"): 2.0,
     ("madash-ensure-influxdb.service", "ports from 1024"): 2.0,
     ("madash-grafana-admin.service", "ports from 1024"): 2.0,
     # A docker client is root-equivalent through the socket anyway; what systemd can take away, it does.

@@ -18,7 +18,7 @@ from madash.formats import systemd
 from madash.packages import bake, server
 from madash.pki import store as certstore
 from madash.site.config import load_site
-from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, snapshot
+from tests.conftest import NOW, Result, assert_one_line_error, run_cli_read_only, set_repo, snapshot
 from tests.golden import check_golden
 
 Madash = Callable[..., Result]
@@ -52,11 +52,26 @@ def test_layout_modes_conffiles_dependencies(built: DebContents) -> None:
     assert {m.owner for m in built.members.values()} == {"root"}
     control = built.control
     # The compose plugin before Debian 12's v1 docker-compose: apt installs the first alternative it can.
+    # nginx for the repository server (repo.serve is on by default); adduser makes its user.
     assert control["Depends"] == (
-        "docker.io | docker-ce, docker-compose-plugin | docker-compose, stunnel4, python3, procps"
+        "docker.io | docker-ce, docker-compose-plugin | docker-compose, stunnel4, python3, procps, nginx, adduser"
     )
     assert control["Package"] == "madash-server" and control["Architecture"] == "all"
-    assert not any(p.startswith(("/etc/stunnel/", "/etc/telegraf/", "/etc/madash/")) for p in built.members)
+    assert "/etc/madash-server/repo-nginx.conf" in built.conffiles
+    assert not any(
+        p.startswith(("/etc/stunnel/", "/etc/telegraf/", "/etc/madash/", "/etc/nginx/")) for p in built.members
+    )
+
+
+def test_without_serving_no_nginx_and_no_configuration_for_it(site_dir: Path) -> None:
+    set_repo(site_dir, serve=False)
+    contents = read_deb(bake_server(site_dir, NOW).path)
+    assert "nginx" not in contents.control["Depends"]
+    assert "/etc/madash-server/repo-nginx.conf" not in contents.members
+    # The unit stays, and starts nothing: a restart on upgrade stops the one a serving version started.
+    unit = text(contents, "/lib/systemd/system/madash-repo.service")
+    assert "ConditionPathExists=/etc/madash-server/repo-nginx.conf\n" in unit
+    assert "adduser" not in contents.scripts["postinst"]
 
 
 def test_carries_the_server_secrets_and_no_other(built: DebContents, site_dir: Path) -> None:
@@ -102,6 +117,8 @@ def test_golden_configuration(built: DebContents, request: pytest.FixtureRequest
         ("/lib/systemd/system/madash-server.service", "madash-server.service"),
         ("/lib/systemd/system/madash-stunnel.service", "madash-stunnel.service"),
         ("/lib/systemd/system/madash-ensure-influxdb.service", "madash-ensure-influxdb.service"),
+        ("/etc/madash-server/repo-nginx.conf", "repo-nginx.conf"),
+        ("/lib/systemd/system/madash-repo.service", "madash-repo.service"),
     ]:
         check_golden(request, f"server/{name}", text(built, path))
     for name, script in built.scripts.items():

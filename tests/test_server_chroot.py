@@ -27,7 +27,8 @@ pytest_plugins = ["tests.chroot"]
 pytestmark = pytest.mark.chroot
 # What dpkg tells a maintainer script; dpkg-maintscript-helper needs it when a test runs one again.
 DPKG_ENV = {"DPKG_MAINTSCRIPT_PACKAGE": "madash-server", "DPKG_MAINTSCRIPT_NAME": "postinst"}
-UNITS = ["madash-server.service", "madash-ensure-influxdb.service", "madash-stunnel.service"]
+UNITS = ["madash-server.service", "madash-ensure-influxdb.service", "madash-stunnel.service", "madash-repo.service"]
+REPO = "/var/lib/madash/repo"
 PROBE_CONF = "/etc/madash-server/probe/telegraf.conf"
 
 
@@ -51,7 +52,7 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
     # --man=no: the chroot has no man pages for Documentation=man:stunnel4(8) to point at.
     chroot.run(["systemd-analyze", "verify", "--man=no", *UNITS])
     # The setup of InfluxDB has no [Install]: madash-server.service pulls it in, nothing enables it.
-    for unit in ("madash-server.service", "madash-stunnel.service"):
+    for unit in ("madash-server.service", "madash-stunnel.service", "madash-repo.service"):
         assert chroot.exists(f"/etc/systemd/system/multi-user.target.wants/{unit}"), f"{unit} is not enabled"
     # Debian's python3 runs the helper: it needs nothing beyond the standard library.
     chroot.run(["/usr/libexec/madash-server/ensure-influxdb", "--help"])
@@ -59,6 +60,20 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
     key_path = "/etc/madash-server/tls/server.key"
     assert chroot.run(["runuser", "-u", "stunnel4", "--", "cat", key_path], check=False).returncode == 0
     assert chroot.run(["runuser", "-u", "nobody", "--", "cat", key_path], check=False).returncode != 0
+
+    # The repository: root's, readable by madash-repo's group only (nginx runs as that user, and sees it
+    # through the unit's TemporaryFileSystem=/BindReadOnlyPaths=: /var/lib/madash itself stays root's alone).
+    repo = chroot.stat(REPO)
+    assert (oct(repo.mode), repo.owner, repo.group) == ("0o2750", "root", "madash-repo")
+    assert (oct(chroot.stat("/var/lib/madash").mode), chroot.stat("/var/lib/madash").owner) == ("0o750", "root")
+    assert chroot.run(["getent", "passwd", "madash-repo"]).stdout.split(":")[5:] == [
+        "/nonexistent",
+        "/usr/sbin/nologin\n",
+    ]
+    chroot.write_text(f"{REPO}/marker", "packages\n")
+    chroot.run(["chmod", "0640", f"{REPO}/marker"])
+    assert chroot.stat(f"{REPO}/marker").group == "madash-repo", "the setgid directory gives its group"
+    assert chroot.run(["runuser", "-u", "nobody", "--", "cat", f"{REPO}/marker"], check=False).returncode != 0
 
     # Data written by the services survives upgrades and removal.
     chroot.write_text("/var/lib/madash/influxdb/marker", "metrics\n")
@@ -78,6 +93,7 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
     assert chroot.run(["runuser", "-u", "nobody", "--", "cat", server.GRAFANA_KEY], check=False).returncode != 0
     assert chroot.read_text("/etc/madash-server/tls/crl.pem") == (site_dir / "pki" / "crl.pem").read_text()
     assert chroot.read_text("/var/lib/madash/influxdb/marker") == "metrics\n"
+    assert chroot.read_text(f"{REPO}/marker") == "packages\n"
     assert not chroot.exists(PROBE_CONF) and not chroot.exists(PROBE_CONF + ".dpkg-bak")
     assert PROBE_CONF not in chroot.run(["dpkg-query", "--showformat=${Conffiles}", "--show", "madash-server"]).stdout
     assert chroot.stat("/etc/madash-server/tls/server.key").owner == "stunnel4"
@@ -85,6 +101,7 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
 
     chroot.run(["dpkg", "-r", "madash-server"])
     assert chroot.read_text("/var/lib/madash/influxdb/marker") == "metrics\n"
+    assert chroot.read_text(f"{REPO}/marker") == "packages\n"
     assert not chroot.exists("/lib/systemd/system/madash-server.service")
 
     chroot.run(["dpkg", "-P", "madash-server"])

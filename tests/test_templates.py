@@ -33,6 +33,7 @@ TELEGRAF = {
 COMPOSE = {"compose", "yaml_comment"}
 GRAFANA = {"grafana", "yaml_comment"}
 STUNNEL = {"stunnel", "stunnel_section", "stunnel_comment"}
+NGINX = {"nginx", "nginx_comment"}
 DEB822 = {"deb822", "deb822_word", "deb822_words", "deb822_field", "deb822_comment"}
 APTCONF = {"aptconf", "aptconf_host", "aptconf_comment"}
 SUDOERS = {"sudoers", "sudoers_comment"}
@@ -49,6 +50,7 @@ FORMATS: list[tuple[str, set[str]]] = [
     ("conf/compose.yml.j2", COMPOSE),
     ("conf/grafana/*", GRAFANA),
     ("conf/stunnel.conf.j2", STUNNEL),
+    ("conf/repo-nginx.conf.j2", NGINX),
     ("conf/apt/*.sources.j2", DEB822),
     ("conf/apt/Release.j2", DEB822),
     ("conf/apt/client-cert.conf.j2", APTCONF),

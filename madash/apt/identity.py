@@ -12,7 +12,7 @@ from madash.apt import signing
 from madash.apt.suites import SHARED_PACKAGES
 from madash.fsutil import site_lock
 from madash.packages.aptsource import SHARED_SUITE, AptIdentity
-from madash.site.config import Site
+from madash.site.config import Site, repo_url
 
 
 def _has_shared(site: Site) -> bool:
@@ -24,8 +24,8 @@ def _has_shared(site: Site) -> bool:
 
 
 def identity(site: Site) -> AptIdentity | None:
-    """What client packages need of the repository, or None when madash.toml sets no repo.url."""
-    url = site.config.repo.url
+    """What client packages need of the repository, or None when there is none (no repo.url, no repo.serve)."""
+    url = repo_url(site.config)
     if not url:
         return None
     with site_lock(site.paths.root):
@@ -37,7 +37,7 @@ def identity(site: Site) -> AptIdentity | None:
 
 def local_identity(site: Site, keyring: bytes) -> AptIdentity:
     """The identity repo/sources/ describes: the configured URL, else repo/ itself by file://."""
-    url = site.config.repo.url or f"file://{site.paths.repo}"
+    url = repo_url(site.config) or f"file://{site.paths.repo}"
     parsed = urllib.parse.urlsplit(url)
     https_host = (parsed.hostname or "") if parsed.scheme == "https" else ""
     return AptIdentity(url, keyring, https_host, _has_shared(site))

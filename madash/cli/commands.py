@@ -8,10 +8,12 @@ publish with nothing to do needs in all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import json
 import os
+import shutil
 import sys
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,8 @@ from madash.site.config import load_site
 from madash.site.values import TAG_KEY_RULE
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from madash.packages.aptsource import AptIdentity
     from madash.site.config import Site
     from madash.status import SiteStatus
@@ -138,19 +142,38 @@ def cmd_client(args: argparse.Namespace) -> int:
         if features is not None or args.interval or args.tag:
             raise UsageError("--all re-bakes hosts as madash.toml describes them; it takes no host options")
         return _bake_fleet(site, args.jobs)
-    result = fleet.bake_host(
-        site,
-        args.host,
-        features=features,
-        interval=args.interval,
-        tags=_tags(args.tag),
-        passphrase=passphrase_source,
-        now=now(),
-        apt=_apt_identity(site),
-    )
+    tags = _tags(args.tag)
+    with _new_key_undone_on_failure(site):
+        result = fleet.bake_host(
+            site,
+            args.host,
+            features=features,
+            interval=args.interval,
+            tags=tags,
+            passphrase=passphrase_source,
+            now=now(),
+            apt=_apt_identity(site),
+        )
     state = "new version" if result.changed else "unchanged"
     print(f"{result.package} {result.version} ({state}): {shown(result.path)}")
     return 0
+
+
+@contextlib.contextmanager
+def _new_key_undone_on_failure(site: Site) -> Iterator[None]:
+    """The site lock across the repository identity and the bake: the identity makes the signing key on the
+    first bake of a site with a repository (repo.serve, the default), and a bake that fails changes nothing."""
+    from madash.fsutil import site_lock
+
+    home = site.paths.repo_key
+    with site_lock(site.paths.root):
+        made = not home.exists()
+        try:
+            yield
+        except BaseException:
+            if made and home.exists():
+                shutil.rmtree(home)
+            raise
 
 
 def _apt_identity(site: Site) -> AptIdentity | None:

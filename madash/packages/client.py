@@ -35,7 +35,7 @@ from madash.pki.store import Leaf, load_leaf, read_pki_file
 from madash.render import render
 from madash.resources import DATA_DIRS, data_root
 from madash.site import credentials
-from madash.site.config import HostSection, InternetSection, Site
+from madash.site.config import HostSection, InternetSection, Site, repo_url
 from madash.site.features import BASE_INPUTS, FEATURES, Feature
 from madash.site.values import url_host
 
@@ -138,7 +138,7 @@ def gather(
         cert_pem=leaf.cert_pem,
         key_pem=leaf.key_pem,
         snippets=read_snippets(site, host, secrets.values()),
-        apt=apt if site.config.repo.url else None,
+        apt=apt if repo_url(site.config) else None,
         earlier_conffiles=earlier,
     )
 

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from madash.errors import MadashError
-from madash.formats import aptconf, deb822, envfile, stunnel, systemd, toml, yaml
+from madash.formats import aptconf, deb822, envfile, nginx, stunnel, systemd, toml, yaml
 
 
 class RereadError(MadashError):
@@ -126,6 +126,25 @@ def stunnel_conf(
             expected = services[service.name][name]
             if expected is not None:  # None: a constant of the template, not a value madash inserts
                 _equal(path, f"{name} in [{service.name}]", value, expected)
+
+
+def _directives(directives: tuple[nginx.Directive, ...], where: str = "") -> list[tuple[str, tuple[str, ...]]]:
+    """Every directive as (its path of blocks, each with its arguments, then its name; its arguments)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for directive in directives:
+        path = f"{where}/{directive.name}" if where else directive.name
+        found.append((path, directive.args))
+        if directive.block is not None:
+            found += _directives(directive.block, f"{path}[{' '.join(directive.args)}]")
+    return found
+
+
+def nginx_conf(path: str, text: str, expected: list[tuple[str, tuple[str, ...]]]) -> None:
+    """An nginx configuration as nginx reads it: exactly these directives, in this order, with these arguments."""
+    found = _directives(_parse(path, nginx.parse, text))
+    for number, (got, meant) in enumerate(zip(found, expected, strict=False), 1):
+        _equal(path, f"directive {number}", got, meant)
+    _equal(path, "a number of directives", len(found), len(expected))
 
 
 def telegraf(path: str, text: str, *, tags: Mapping[str, str], agent: Mapping[str, object], inputs: Collection[str],

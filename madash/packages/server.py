@@ -16,12 +16,12 @@ from madash.deb.maintscripts import assemble, check_relations
 from madash.deb.spec import FileEntry, PackageSpec
 from madash.errors import UsageError
 from madash.fsutil import site_lock
-from madash.packages import changelog, reread
+from madash.packages import changelog, reposerver, reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.baked import BAKED, Baked, baked_hosts, render_baked
 from madash.packages.common import copyright_file
-from madash.packages.server_keys import COMPOSE_KEYS, UNIT_KEYS, capabilities
+from madash.packages.serverunits import COMPOSE_KEYS, UNIT_KEYS, capabilities
 from madash.packages.telegraf import input_interval
 from madash.pki import crypto, store, supplied
 from madash.pki.index import Kind, load_index
@@ -52,6 +52,7 @@ UNITS = (
     "madash-ensure-influxdb.service",
     "madash-grafana-admin.service",
     "madash-stunnel.service",
+    reposerver.UNIT,
 )
 DATASOURCE_UID = "madash-influxdb"
 FOLDER_UID = "madash"  # fixed: links, permissions and alert rules name the folder by it
@@ -73,7 +74,8 @@ PROBE_CONF = f"{ETC}/probe/telegraf.conf"
 # The admin's certificate for Grafana's port: an earlier version that shipped it is in builds.json, so no
 # package needs to list these as optional to have them removed.
 GRAFANA_CERT, GRAFANA_KEY = f"{TLS}/grafana.crt", f"{TLS}/grafana.key"
-OPTIONAL_CONFFILES = (PROBE_CONF,)
+REPO_CONF = f"{ETC}/repo-nginx.conf"  # with [repo] serve only
+OPTIONAL_CONFFILES = (PROBE_CONF, REPO_CONF)
 # The ports below this one need CAP_NET_BIND_SERVICE (the kernel's net.ipv4.ip_unprivileged_port_start).
 PRIVILEGED_PORTS = 1024
 
@@ -222,7 +224,12 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         FileEntry(
             f"{LIBEXEC}/ensure-influxdb", (data_root() / "debian/server/ensure_influxdb.py").read_bytes(), modes.EXEC
         ),
-        *(FileEntry(f"{UNIT_DIR}/{unit}", render(f"debian/server/{unit}.j2", context).encode()) for unit in UNITS),
+        *(
+            FileEntry(f"{UNIT_DIR}/{unit}", render(f"debian/server/{unit}.j2", context).encode())
+            for unit in UNITS
+            if unit != reposerver.UNIT
+        ),
+        *reposerver.files(inputs.config, _repo_context(inputs.config)),
     ]
     if context["probe"]:
         probe = render("conf/telegraf/probe.conf.j2", context)
@@ -231,6 +238,10 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
     overrides = render("debian/server/lintian-overrides.j2", context).encode()
     files.append(copyright_file(PACKAGE, inputs.config.site.name, inputs.config.site.maintainer))
     return [*files, FileEntry(f"/usr/share/lintian/overrides/{PACKAGE}", overrides)]
+
+
+def _repo_context(config: SiteConfig) -> dict[str, Any]:
+    return reposerver.context(config, etc=ETC, tls=TLS, data_dir=DATA_DIR)
 
 
 def _obsolete_dirs(obsolete: list[str], files: list[FileEntry]) -> list[str]:
@@ -250,6 +261,8 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     units = [
         {"name": "madash-stunnel.service", "on_upgrade": "try-restart"},
         {"name": "madash-server.service", "on_upgrade": "try-restart"},
+        # Restarted too: LoadCredential= copies the key at start only, and a new CRL must end open connections.
+        {"name": reposerver.UNIT, "on_upgrade": "try-restart"},
     ]
     files = _files(inputs, context)
     shipped = {f.path for f in files if f.conffile}
@@ -263,12 +276,14 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "unit_dir": UNIT_DIR,
         "obsolete_conffiles": obsolete,
         "obsolete_dirs": _obsolete_dirs(obsolete, files),
+        **_repo_context(inputs.config),
     }
-    scripts = assemble(PACKAGE, [*concerns, "data-dirs", "stunnel-key", "units"], script_context)
+    serving = ["repo-dir"] if inputs.config.repo.serve else []
+    scripts = assemble(PACKAGE, [*concerns, "data-dirs", *serving, "stunnel-key", "units"], script_context)
     control = {
         "Architecture": "all",
         "Maintainer": inputs.config.site.maintainer,
-        "Depends": DEPENDS,
+        "Depends": f"{DEPENDS}, {reposerver.DEPENDS}" if inputs.config.repo.serve else DEPENDS,
         "Section": "admin",
         "Priority": "optional",
         "Description": render("debian/server/description.j2", context).rstrip("\n"),
@@ -314,8 +329,10 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
         expected[f"grafana-{number}"] = {**grafana, "accept": f"{address}:{server.grafana_port}"}
     global_options = {"foreground", "pid", "syslog", "debug", "socket"}
     reread.stunnel_conf(STUNNEL_CONF, text[STUNNEL_CONF], global_options, expected)
+    if config.repo.serve:
+        reposerver.reread_conf(REPO_CONF, text[REPO_CONF], _repo_context(config))
     low_port = min(server.door_port, server.grafana_port) < PRIVILEGED_PORTS
-    values = {"madash-stunnel.service": capabilities(low_port)}
+    values = {"madash-stunnel.service": capabilities(low_port), reposerver.UNIT: capabilities(server.repo_port < 1024)}
     for name, keys in UNIT_KEYS.items():
         reread.unit(f"{UNIT_DIR}/{name}", text[f"{UNIT_DIR}/{name}"], keys, values.get(name))
     if config.internet.enabled:

@@ -157,6 +157,8 @@ class ServerSection:
     addresses: tuple[str, ...] = field(metadata=_check(_addresses))
     door_port: int = field(default=5086, metadata=_check(_stunnel_port))
     grafana_port: int = field(default=3000, metadata=_check(_stunnel_port))
+    # The site repository over HTTPS (madash-repo.service, when repo.serve is on).
+    repo_port: int = field(default=8443, metadata=_check(_stunnel_port))
     # Where stunnel listens; empty means the IP addresses among `addresses`, or
     # every IPv4 address when there are none.
     listen: tuple[str, ...] = field(default=(), metadata=_check(_listen))
@@ -225,6 +227,8 @@ class RepoSection:
     extra_packages: tuple[str, ...] = field(default=(), metadata=_check(_package_names))
     # A group (a web server's, e.g. www-data) that may read dist/ and repo/pool/; empty: the owner only.
     group: str = field(default="", metadata=_check(_group_name))
+    # Whether madash-server serves the repository itself (nginx on server.repo_port, per-host authorisation).
+    serve: bool = True
 
 
 @dataclass(frozen=True)
@@ -246,9 +250,20 @@ def grafana_url(config: SiteConfig) -> str:
     server = config.server
     if config.grafana.public_url:
         return config.grafana.public_url.rstrip("/") + "/"
+    return f"https://{url_host(_first_name(server))}:{server.grafana_port}/"
+
+
+def repo_url(config: SiteConfig) -> str:
+    """Where hosts find the repository: repo.url, else the server's own repository server when it serves one."""
+    if config.repo.url or not config.repo.serve:
+        return config.repo.url
+    return f"https://{url_host(_first_name(config.server))}:{config.server.repo_port}/"
+
+
+def _first_name(server: ServerSection) -> str:
+    """The first DNS name among the server's addresses (an IP address only if there is none)."""
     names = [a for a in server.addresses if is_dns_name(a)]
-    host = names[0] if names else server.addresses[0]
-    return f"https://{url_host(host)}:{server.grafana_port}/"
+    return names[0] if names else server.addresses[0]
 
 
 @dataclass(frozen=True)
@@ -294,7 +309,8 @@ def parse_config(text: str, source: Path) -> SiteConfig:
 
 def _check_consistency(config: SiteConfig, reader: Reader) -> None:
     ports: dict[int, str] = {}
-    for name in ("door_port", "grafana_port", "influxdb_local_port", "grafana_local_port"):
+    served = ("repo_port",) if config.repo.serve else ()  # a repository not served needs no port
+    for name in ("door_port", "grafana_port", *served, "influxdb_local_port", "grafana_local_port"):
         port = getattr(config.server, name)
         if port in ports:
             raise reader.fail(f"server.{name}", f"clashes with server.{ports[port]} ({port})")

@@ -1,8 +1,8 @@
-"""What madash-server's generated units and compose file may say: the keys each re-reading allows.
+"""The keys each of madash-server's units and compose services may hold, and what a listener's unit grants.
 
-Kept apart from server.py, which renders the files: these are the allow-lists
-server._reread checks them against, so that a template that grows a key (or a
-value that smuggles one in) is refused before the package is built.
+The re-reading of the server package (server._reread) refuses a unit or a
+compose service holding any other key: a value that escaped validation cannot
+add a setting.
 """
 
 from __future__ import annotations
@@ -54,11 +54,18 @@ UNIT_KEYS = {
                     "AmbientCapabilities", *_SANDBOX, *_CONFINED},
         "Install": {"WantedBy"},
     },
+    "madash-repo.service": {
+        "Unit": {"Description", "Documentation", "After", "Wants", "ConditionPathExists"},
+        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "Restart", "RestartSec", "PrivateUsers",
+                    "AmbientCapabilities", "RuntimeDirectory", "RuntimeDirectoryMode", "LoadCredential",
+                    "TemporaryFileSystem", "BindReadOnlyPaths", *_SANDBOX, *_CONFINED},
+        "Install": {"WantedBy"},
+    },
 }  # fmt: skip
 
 
 def capabilities(low_port: bool) -> dict[str, dict[str, str | None]]:
-    """What madash-stunnel.service grants: CAP_NET_BIND_SERVICE for a port below 1024, else nothing at all."""
+    """What a listener's unit grants: CAP_NET_BIND_SERVICE for a port below 1024, else nothing at all."""
     if low_port:
         cap = "CAP_NET_BIND_SERVICE"
         return {"Service": {"AmbientCapabilities": cap, "CapabilityBoundingSet": cap, "PrivateUsers": None}}
