@@ -30,8 +30,9 @@ pytestmark = pytest.mark.network
 Madash = Callable[..., Result]
 REAL_RSYNC = "/usr/bin/rsync"
 # The wrapper madash-build finds on PATH: it counts its calls (1 reads DEST, 2 copies the packages,
-# 3 switches the suites, 4 deletes) and, as the test's files say, kills madash-build before a call
-# or runs the real rsync at a crawl, so that the test can kill it in the middle of one.
+# 3 switches the suites, 4 deletes) and, as the test's files say, kills madash-build before a call,
+# runs the real rsync at a crawl, or has the far side's rsync wait half a second after each symlink
+# it makes (strace's fault injection), so that the test can kill it in the middle of a call.
 WRAPPER = f"""#!/bin/sh
 dir=$(dirname "$0")
 n=$(( $(cat "$dir/calls") + 1 ))
@@ -43,7 +44,14 @@ fi
 if [ "$n" = "$(cat "$dir/slow")" ]; then
     exec {REAL_RSYNC} --bwlimit=4 "$@"
 fi
+if [ "$n" = "$(cat "$dir/slow-links")" ]; then
+    exec {REAL_RSYNC} --rsync-path="$dir/slow-links-rsync" "$@"
+fi
 exec {REAL_RSYNC} "$@"
+"""
+SLOW_LINKS = f"""#!/bin/sh
+exec strace -f -qq -o /dev/null -e trace=symlink,symlinkat -e inject=symlink,symlinkat:delay_exit=500000 \\
+    {REAL_RSYNC} "$@"
 """
 
 
@@ -82,11 +90,13 @@ class Pusher:
         self.site_dir, self.sshd, self.dest = site_dir, sshd, dest
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
-        (self.bin / "rsync").write_text(WRAPPER)
-        (self.bin / "rsync").chmod(0o755)
+        for name, script in (("rsync", WRAPPER), ("slow-links-rsync", SLOW_LINKS)):
+            (self.bin / name).write_text(script)
+            (self.bin / name).chmod(0o755)
 
-    def start(self, *, kill_before: int = 0, slow: int = 0) -> subprocess.Popen[bytes]:
-        for name, value in (("calls", 0), ("kill-before", kill_before), ("slow", slow)):
+    def start(self, *, kill_before: int = 0, slow: int = 0, slow_links: int = 0) -> subprocess.Popen[bytes]:
+        values = (("calls", 0), ("kill-before", kill_before), ("slow", slow), ("slow-links", slow_links))
+        for name, value in values:
             (self.bin / name).write_text(f"{value}\n")
         env = {
             "PATH": f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(self.bin), "LANG": "C.UTF-8",
@@ -109,7 +119,8 @@ class Pusher:
 
 
 def links(dists: Path) -> dict[str, str]:
-    return {name: os.readlink(dists / name) for name in sorted(os.listdir(dists))}
+    """suite → the generation dists/SUITE points at (a killed rsync may leave a temporary .SUITE.XXXX beside)."""
+    return {name: os.readlink(dists / name) for name in sorted(os.listdir(dists)) if not name.startswith(".")}
 
 
 @pytest.mark.crash
@@ -151,19 +162,33 @@ def test_killed_at_several_moments_the_destination_always_verifies(
     assert all(list(dest.glob(f"pool/*/{p}_{v}_all.deb")) for p, (v, _) in new.items())
     assert view(site_dir, dest, tmp_path / "apt-2") == old
 
-    # 3. After the switch, before the old files go.
+    # 3. In the middle of the switch: one suite switched, the other not, each whole.
+    process = pusher.start(slow_links=3)
+    while links(dest / "dists") == old_links:
+        assert process.poll() is None and time.monotonic() < deadline + 60, pusher.settle(process)
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    pusher.settle(process)
+    now_links = links(dest / "dists")
+    switched = {suite for suite, target in now_links.items() if target != old_links[suite]}
+    assert switched and switched != {s for s in new_links if new_links[s] != old_links[s]}, now_links
+    assert all(now_links[suite] in (old_links[suite], new_links[suite]) for suite in now_links)
+    mixed = {p: new[p] if f"host-{p.removeprefix('madash-client-')}" in switched else old[p] for p in new}
+    assert view(site_dir, dest, tmp_path / "apt-3") == mixed
+
+    # 4. After the switch, before the old files go.
     process = pusher.start(kill_before=4)
     process.wait(120)
     pusher.settle(process)
     assert links(dest / "dists") == new_links
     assert all(path.exists() for path in old_pool), "deleted only once the new suites are in"
-    assert view(site_dir, dest, tmp_path / "apt-3") == new
+    assert view(site_dir, dest, tmp_path / "apt-4") == new
 
-    # 4. A run to the end.
+    # 5. A run to the end.
     process = pusher.start()
     output = pusher.settle(process)
     assert process.returncode == 0, output
-    assert view(site_dir, dest, tmp_path / "apt-4") == new
+    assert view(site_dir, dest, tmp_path / "apt-5") == new
     assert not any(path.exists() for path in old_pool if path.name.split("_")[0] != "madash-server")
     leftovers = [p for p in dest.rglob(".*") if p != dest / ".suites"]
     assert not leftovers, "rsync's temporaries of the killed runs are gone"
