@@ -78,9 +78,13 @@ def test_push_over_ssh(
     dest = tmp_path / "server" / "var/lib/madash/repo"
     result = madash("--site", site_dir, "repo", "--push", f"{ALIAS}:{dest}")
     assert result.code == 0, result
-    assert "3 suites switched" in result.out
+    # 3 packages, the keyring, and 6 files a suite (InRelease, Release, Release.gpg, Packages, .gz, .xz); by-hash
+    # copies are hard links of the last three, made as such on the far side.
+    assert "22 files copied, 3 suites switched (host-laptop, host-web, server)" in result.out, result.out
     assert view(site_dir, dest, tmp_path / "apt") == expected(site_dir)
     assert "Accepted publickey for root" in sshd.log_path.read_text()
+    packages = (dest / "dists" / "host-laptop" / "main" / "binary-amd64" / "Packages").stat()
+    assert packages.st_nlink == 3, "the by-hash copies stay hard links (SHA256, SHA512)"
 
 
 class Pusher:

@@ -123,7 +123,8 @@ def push(site: Site, destination: Destination, report: Report) -> PushResult:
         _check_ours(destination, _existing(destination))
         report(f"copying packages and new indexes to {destination.target}")
         first = _rsync([*_OPTIONS, "--exclude=/dists/", *_PUBLIC, *_PRIVATE, source, destination.target], destination)
-        copied = sum(1 for line in first if line.startswith(">f"))
+        # Itemized as received ('>f') when DEST is local, as sent ('<f') when it is remote.
+        copied = sum(1 for line in first if line.startswith((">f", "<f")))
         report(f"{copied} files copied; switching the suites")
         second = _rsync(
             [*_OPTIONS, "--delete", "--include=/dists/", *_PRIVATE, source, destination.target], destination

@@ -229,9 +229,12 @@ def _push(site: Site, destination: Destination) -> None:
     from madash.apt import push
 
     pushed = push.push(site, destination, lambda line: print(f"{PROG}: push: {line}", file=sys.stderr))
+    switched = len(pushed.switched)
+    # A fleet's worth of names is no summary: name the suites only when they are few.
+    names = f" ({', '.join(pushed.switched)})" if 0 < switched <= 5 else ""
     print(
-        f"pushed to {destination.target}: {pushed.copied} files copied, {len(pushed.switched)} suites switched"
-        f"{' (' + ', '.join(pushed.switched) + ')' if pushed.switched else ''}, {pushed.removed} old files removed"
+        f"pushed to {destination.target}: {pushed.copied} files copied, {switched} suite"
+        f"{'' if switched == 1 else 's'} switched{names}, {pushed.removed} old files removed"
     )
 
 
