@@ -9,6 +9,7 @@ format and means what the generator put there. Values that slip past the site mo
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import types
 from pathlib import Path
@@ -181,7 +182,15 @@ def test_unattended_upgrades_patterns_as_apt_reads_them(tmp_path: Path, shared: 
     by_path = files(client_spec(client_inputs(apt=apt)))
     conf = tmp_path / "51madash"
     conf.write_text(by_path["/etc/apt/apt.conf.d/51madash-unattended-upgrades"])
-    dumped = subprocess.run(["apt-config", "-c", str(conf), "dump"], capture_output=True, text=True, check=True).stdout
+    # Only this file: the machine's own apt.conf.d (unattended-upgrades' 50unattended-upgrades, once it is
+    # installed) would add its own patterns to the list.
+    (tmp_path / "parts").mkdir()
+    isolated = tmp_path / "apt.conf"
+    isolated.write_text(f'Dir::Etc::Parts "{tmp_path}/parts";\nDir::Etc::main "/dev/null";\n')
+    dumped = subprocess.run(
+        ["apt-config", "-c", str(conf), "dump"],
+        capture_output=True, text=True, check=True, env={**os.environ, "APT_CONFIG": str(isolated)},
+    ).stdout  # fmt: skip
     items = [line for line in dumped.splitlines() if line.startswith("Unattended-Upgrade::Origins-Pattern:: ")]
     expected = ["host-laptop", *(["shared"] if shared else [])]
     assert items == [f'Unattended-Upgrade::Origins-Pattern:: "label=madash,codename={s}";' for s in expected]
