@@ -30,7 +30,8 @@ def _keygen(path: Path) -> str:
 class Sshd(_Process):
     name = "sshd"
 
-    def __init__(self, tmp_dir: Path) -> None:
+    def __init__(self, tmp_dir: Path, *, extra: str = "") -> None:
+        self.extra = extra  # more sshd_config lines
         self.dir = tmp_dir / "sshd"
         self.dir.mkdir(mode=0o700)
         super().__init__(self.dir / "sshd.log")
@@ -53,7 +54,7 @@ class Sshd(_Process):
             f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\nPidFile none\n"
             # The test's files are in a temporary directory that StrictModes would judge.
             "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
+            f"PermitRootLogin prohibit-password\nLogLevel VERBOSE\n{self.extra}"
         )
         (self.dir / "known_hosts").write_text(f"{ALIAS} {' '.join(host_public.split()[:2])}\n")
         self.client_config.write_text(

@@ -21,7 +21,7 @@ import pytest
 
 from madash.apt import publish as repo
 from madash.site.config import load_site
-from tests.conftest import NOW, Result, bake_host, set_repo
+from tests.conftest import NOW, Result, assert_one_line_error, bake_host, set_repo
 from tests.sshd import ALIAS, Sshd
 from tests.test_push import expected, view
 from tests.test_repo import bake_server
@@ -85,6 +85,20 @@ def test_push_over_ssh(
     assert "Accepted publickey for root" in sshd.log_path.read_text()
     packages = (dest / "dists" / "host-laptop" / "main" / "binary-amd64" / "Packages").stat()
     assert packages.st_nlink == 3, "the by-hash copies stay hard links (SHA256, SHA512)"
+
+
+def test_no_rsync_on_the_far_side(
+    site_dir: Path, madash: Madash, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    baked(site_dir, 0)
+    # What a server without rsync answers: its shell cannot find the program ssh asks it to run.
+    with Sshd(tmp_path, extra="ForceCommand exec /nonexistent/rsync --server\n") as server:
+        monkeypatch.setenv("RSYNC_RSH", server.rsync_rsh)
+        result = madash("--site", site_dir, "repo", "--push", f"{ALIAS}:{tmp_path / 'dest'}")
+    assert_one_line_error(
+        result, 1, "cannot read madash-push-test:", "'ssh madash-push-test' logs in", "apt-get install rsync"
+    )
+    assert not (tmp_path / "dest").exists()
 
 
 class Pusher:

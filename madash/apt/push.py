@@ -44,6 +44,8 @@ GENERATIONS = "/.suites/"
 # What DEST may hold besides the pushed part: an earlier push's leftovers, which the last run deletes.
 _OURS = {"dists", "pool", ".suites", KEYRING_NAME, "sources"}
 _LEFTOVER_RE = re.compile(r"\..+\.[A-Za-z0-9]{6}")  # rsync's temporary names: .NAME.XXXXXX
+# rsync's own words for a DEST that is not there yet, not a shell's "rsync: No such file or directory".
+_MISSING_RE = re.compile(r'(change_dir|link_stat)(#[0-9]+)? ".*" failed: No such file or directory')
 # Modes on DEST for new files and directories; existing ones (DEST itself first) are left as they are.
 _OPTIONS = [
     "--mkpath", "--recursive", "--links", "--hard-links", "--times", "--omit-dir-times",
@@ -65,6 +67,13 @@ def _environment() -> dict[str, str]:
     return {name: os.environ[name] for name in ("SSH_AUTH_SOCK", "RSYNC_RSH") if os.environ.get(name)}
 
 
+def _remote_hint(destination: Destination) -> str:
+    return (
+        f"check that 'ssh {destination.host}' logs in without a question, "
+        "and that rsync is installed there (apt-get install rsync)"
+    )
+
+
 def _rsync(arguments: list[str], destination: Destination) -> list[str]:
     """One rsync run; its itemized changes, one per line."""
     try:
@@ -76,7 +85,7 @@ def _rsync(arguments: list[str], destination: Destination) -> list[str]:
         raise ToolError(
             f"pushing to {destination.target} failed: {exc.stderr_tail or exc.message}",
             command=exc.command,
-            hint="check that 'ssh HOST' works without a question and that rsync is installed on HOST",
+            hint=_remote_hint(destination),
         ) from None
     return result.stdout.decode("utf-8", "replace").splitlines()
 
@@ -86,14 +95,12 @@ def _existing(destination: Destination) -> set[str]:
     try:
         result = run.run(["rsync", "--list-only", "--no-motd", destination.target], env=_environment())
     except ToolError as exc:
-        if "No such file or directory" in exc.stderr_tail:
+        if _MISSING_RE.search(exc.stderr_tail):
             return set()
         raise ToolError(
             f"cannot read {destination.target}: {exc.stderr_tail or exc.message}",
             command=exc.command,
-            hint="check that 'ssh HOST' works without a question and that rsync is installed on HOST"
-            if destination.remote
-            else None,
+            hint=_remote_hint(destination) if destination.remote else None,
         ) from None
     lines = result.stdout.decode("utf-8", "replace").splitlines()
     # "drwxr-x---   4,096 2026/12/02 14:20:26 NAME": the name is what follows the time.
