@@ -132,7 +132,7 @@ def push(site: Site, destination: Destination, report: Report) -> PushResult:
         first = _rsync([*_OPTIONS, "--exclude=/dists/", *_PUBLIC, *_PRIVATE, source, destination.target], destination)
         # Itemized as received ('>f') when DEST is local, as sent ('<f') when it is remote.
         copied = sum(1 for line in first if line.startswith((">f", "<f")))
-        report(f"{copied} files copied; switching the suites")
+        report(f"files copied: {copied}; switching the suites")
         second = _rsync(
             [*_OPTIONS, "--delete", "--include=/dists/", *_PRIVATE, source, destination.target], destination
         )
@@ -141,7 +141,7 @@ def push(site: Site, destination: Destination, report: Report) -> PushResult:
             for line in second
             if line.startswith(("cL", "*deleting")) and line.split(None, 1)[1].startswith("dists/")
         )
-        report(f"{len(switched)} suites switched; removing what no suite names any more")
+        report(f"suites switched: {len(switched)}; removing what no suite names any more")
         third = _rsync(
             [*_OPTIONS, "--delete", "--delete-excluded", "--include=/dists/", *_PUBLIC, *_PRIVATE, source,
              destination.target],
