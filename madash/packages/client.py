@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from madash import __version__, modes
@@ -21,7 +21,15 @@ from madash.packages import reread
 from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
 from madash.packages.common import copyright_file
 from madash.packages.snippets import Snippet, read_snippets
-from madash.packages.telegraf import CREDENTIAL, PASSWORD_REFERENCE, SECRET_STORE, TLS_DIR, telegraf_config
+from madash.packages.telegraf import (
+    CREDENTIAL,
+    PACKAGE_TAG,
+    PACKAGE_VARIABLE,
+    PASSWORD_REFERENCE,
+    SECRET_STORE,
+    TLS_DIR,
+    telegraf_config,
+)
 from madash.pki.index import Index, IndexEntry, Kind, load_index
 from madash.pki.store import Leaf, load_leaf, read_pki_file
 from madash.render import render
@@ -38,6 +46,7 @@ PASSWORD_FILE = f"{ETC}/influxdb-password"
 # Shipped up to 0.x with the password as MADASH_INFLUXDB_PASSWORD, now a credential (PASSWORD_FILE).
 OLD_ENV_FILE = f"{ETC}/telegraf.env"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
+VERSION_DROPIN = "/lib/systemd/system/telegraf.service.d/madash-version.conf"
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
 # Each package's state in /var/lib/PACKAGE: a purge of a swapped-out host's package touches only its own.
 STATE_PREFIX = "/var/lib/madash-client-"
@@ -228,9 +237,31 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "service": "telegraf.service",
     }
     scripts = assemble(name, concerns, script_context)
-    spec = PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=(CONFIG_DIR,), scripts=scripts)
+    spec = PackageSpec(
+        name,
+        _control(inputs, features, context),
+        tuple(files),
+        dirs=(CONFIG_DIR,),
+        scripts=scripts,
+        versioned=partial(version_dropin, host),
+    )
     _reread(spec, inputs, features)
     return spec
+
+
+def package_tag(host: str, version: str) -> str:
+    """The value of HOST's madash_package tag at VERSION: the package as apt spells it, NAME=VERSION."""
+    return f"{package_name(host)}={version}"
+
+
+def version_dropin(host: str, version: str) -> tuple[FileEntry, ...]:
+    """The drop-in that hands Telegraf its package's version: made once the version is known."""
+    assignment = f"{PACKAGE_VARIABLE}={package_tag(host, version)}"
+    text = render(
+        "debian/client/telegraf-version.conf.j2", {"host": host, "tag": PACKAGE_TAG, "assignment": assignment}
+    )
+    reread.unit(VERSION_DROPIN, text, {"Service": {"Environment"}}, {"Service": {"Environment": assignment}})
+    return (FileEntry(VERSION_DROPIN, text.encode()),)
 
 
 def _suites(inputs: ClientInputs) -> list[str]:
@@ -257,7 +288,7 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
     reread.telegraf(
         CONFIG,
         text[CONFIG],
-        tags=host.tags,
+        tags={**host.tags, PACKAGE_TAG: "${" + PACKAGE_VARIABLE + "}"},
         agent={"hostname": inputs.host, "interval": host.interval, "flush_interval": host.interval},
         inputs=_expected_inputs(inputs, features),
         outputs={
@@ -268,7 +299,7 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
         },
         processors={"converter"} if Feature.SMART in features else set(),
         secret_stores={"docker": SECRET_STORE},
-        variables={"CREDENTIALS_DIRECTORY"},
+        variables={"CREDENTIALS_DIRECTORY", PACKAGE_VARIABLE},
     )
     password = next(f.data for f in spec.files if f.path == PASSWORD_FILE)
     reread.credential(PASSWORD_FILE, password, inputs.writer_password)

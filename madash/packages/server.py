@@ -19,6 +19,7 @@ from madash.fsutil import site_lock
 from madash.packages import reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
+from madash.packages.baked import BAKED, Baked, baked_hosts, render_baked
 from madash.packages.common import copyright_file
 from madash.packages.server_keys import COMPOSE_KEYS, UNIT_KEYS, capabilities
 from madash.packages.telegraf import input_interval
@@ -89,6 +90,7 @@ class ServerInputs:
     warnings: tuple[str, ...]
     earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
     grafana: supplied.Supplied | None = None  # the admin's certificate for Grafana's port (grafana-cert)
+    baked: tuple[Baked, ...] = ()  # each host's newest package (builds.json), for the Fleet dashboard
 
     def __repr__(self) -> str:
         return "ServerInputs(<secrets hidden>)"
@@ -112,6 +114,7 @@ def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> Server
         warnings=_check_crl(crl_pem, now) + (grafana.warnings if grafana else ()),
         earlier_conffiles=earlier.conffiles if (earlier := load_builds(site).get(PACKAGE)) else (),
         grafana=grafana,
+        baked=baked_hosts(site),
     )
 
 
@@ -145,6 +148,7 @@ def _context(config: SiteConfig, grafana: supplied.Supplied | None = None) -> di
         "stunnel_conf": STUNNEL_CONF,
         "libexec": LIBEXEC,
         "data_dir": DATA_DIR,
+        "baked": BAKED,
         "dashboards_dir": DASHBOARDS,
         "datasource_uid": DATASOURCE_UID,
         "folder_uid": FOLDER_UID,
@@ -223,14 +227,10 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
     if context["probe"]:
         probe = render("conf/telegraf/probe.conf.j2", context)
         files.append(FileEntry(PROBE_CONF, probe.encode(), conffile=True))
-    files += [FileEntry(f"{DASHBOARDS}/{name}", data) for name, data in inputs.dashboards]
+    files += [*(FileEntry(f"{DASHBOARDS}/{name}", d) for name, d in inputs.dashboards), render_baked(inputs.baked)]
+    overrides = render("debian/server/lintian-overrides.j2", context).encode()
     files.append(copyright_file(PACKAGE, inputs.config.site.name, inputs.config.site.maintainer))
-    files.append(
-        FileEntry(
-            f"/usr/share/lintian/overrides/{PACKAGE}", render("debian/server/lintian-overrides.j2", context).encode()
-        )
-    )
-    return files
+    return [*files, FileEntry(f"/usr/share/lintian/overrides/{PACKAGE}", overrides)]
 
 
 def _obsolete_dirs(obsolete: list[str], files: list[FileEntry]) -> list[str]:
