@@ -28,6 +28,7 @@ DEBIAN_PACKAGE_OF = {
     "gpgconf": "gpgconf",
     "gpgv": "gpgv",
     "lintian": "lintian",
+    "ssh": "openssh-client",
 }
 
 STDERR_TAIL_LINES = 5
@@ -60,6 +61,7 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     check: bool = True,
+    umask: int = 0o077,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run argv to completion, capturing output; raise ToolError on failure."""
     args = [str(arg) for arg in argv]
@@ -79,8 +81,9 @@ def run(
             capture_output=True,
             check=False,
             # What a tool creates on its own (gpg's keyring, dpkg-deb's output) is the owner's
-            # only; madash gives every file it keeps its mode explicitly.
-            umask=0o077,
+            # only; madash gives every file it keeps its mode explicitly (rsync's copies: by --chmod,
+            # which the umask would mask).
+            umask=umask,
         )
     except OSError as exc:
         raise ToolError(f"cannot run {argv[0]}: {exc.strerror}", command=args) from exc

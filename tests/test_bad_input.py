@@ -121,6 +121,7 @@ IN_A_PROCESS = {
     "cli revoke newline",
     "cli jobs 0",
     "cli truncated ca key",
+    "cli push proxycommand",
     "init scope id",
     "init DEBEMAIL",
     "init name U+2028",
@@ -375,6 +376,12 @@ COMMAND_CASES: list[Case] = [
     Case("revoke newline", ("revoke", "a\nb"), "invalid host name"),
     Case("renew path", ("renew", "../x"), "invalid host name"),
     Case("revoke unknown", ("revoke", "nosuchhost"), "unknown host 'nosuchhost'"),
+    # repo --push DEST reaches rsync's and ssh's argv: checked before anything is published
+    Case("push option", ("repo", "--push=--rsh=sh -c 'id>/tmp/x'"), "starts with '-'"),
+    Case("push proxycommand", ("repo", "--push", "u@-oProxyCommand=id:/srv"), "the host is"),
+    Case("push newline", ("repo", "--push", "mon:/srv/repo\nx"), "U+000A"),
+    Case("push daemon", ("repo", "--push", "mon::module"), "rsync daemons"),
+    Case("push no path", ("repo", "--push", "mon:"), "directory after the ':'"),
     Case("init over site", ("init", "--server", "127.0.0.1"), "already exists"),
     Case(
         "init force bad maintainer",

@@ -251,7 +251,7 @@ def test_control_fields_name_a_maintainer_and_debian_packages(built: Built) -> N
         assert re.fullmatch(r"[^<>]+ <[^@<>\s]+@[^@<>\s]+\.[^@<>\s]+>", control["Maintainer"]), control
         assert control["Architecture"] == "all"
     assert DEBIAN_DEPENDS | {"python3-debian-inspector"} <= _depends(toolkit)
-    assert {"gpg", "gpg-agent"} <= _depends(toolkit, "Recommends")
+    assert {"gpg", "gpg-agent", "rsync", "openssh-client"} <= _depends(toolkit, "Recommends")
     assert {"python3-attr", "python3-chardet"} <= _depends(inspector)
     assert "(>= 3.11" in toolkit["Depends"]  # python_requires
     # Its own description, not the README's Markdown: setup.py's summary (stdeb keeps 60 characters of it)

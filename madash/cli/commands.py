@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from madash.packages.aptsource import AptIdentity
     from madash.site.config import Site
+    from madash.site.destination import Destination
     from madash.status import SiteStatus
 
 PROG = "madash-build"
@@ -228,8 +229,11 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 def cmd_repo(args: argparse.Namespace) -> int:
     from madash.apt import publish as repo
+    from madash.site.destination import check_destination
 
     site = load_site(args.site)
+    # Checked before anything is published: a bad DEST changes nothing.
+    destination = None if args.push is None else check_destination(args.push, site.paths.repo)
     result = repo.publish(site, now())
     for suite, packages in result.suites.items():
         print(f"{suite}: {', '.join(packages)}")
@@ -239,7 +243,22 @@ def cmd_repo(args: argparse.Namespace) -> int:
         print(f"published in {shown(site.paths.repo)}; hosts use {shown(site.paths.repo / 'sources')}/HOST.sources")
     else:
         print(f"{shown(site.paths.repo)} is up to date: nothing changed")
+    if destination is not None:
+        _push(site, destination)
     return 0
+
+
+def _push(site: Site, destination: Destination) -> None:
+    from madash.apt import push
+
+    pushed = push.push(site, destination, lambda line: print(f"{PROG}: push: {line}", file=sys.stderr))
+    switched = len(pushed.switched)
+    # A fleet's worth of names is no summary: name the suites only when they are few.
+    names = f" ({', '.join(pushed.switched)})" if 0 < switched <= 5 else ""
+    print(
+        f"pushed to {destination.target}: {pushed.copied} files copied, {switched} suite"
+        f"{'' if switched == 1 else 's'} switched{names}, {pushed.removed} old files removed"
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -39,7 +39,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "madash-build client --all --jobs 4",
     ),
     "server": ("madash-build server", "madash-build server --refresh-crl"),
-    "repo": ("MADASH_REPO_PASSPHRASE=... madash-build repo",),
+    "repo": (
+        "MADASH_REPO_PASSPHRASE=... madash-build repo",
+        "madash-build repo --push root@monitor.example.org:/var/lib/madash/repo",
+    ),
     "list": ("madash-build list --json",),
     "add-package": ("madash-build add-package ~/Downloads/telegraf_1.39.3-1_amd64.deb && madash-build repo",),
     "check": ("madash-build --site /srv/madash check   # from cron: mails only when something needs doing",),
@@ -193,7 +196,16 @@ def build_parser() -> Parser:
         description="Publish the newest version of every package in dist/ into repo/: one suite per host "
         "(dists/host-HOST, pool/host-HOST) and a shared suite for the server and the toolkit, signed with the "
         "site's repository key (made on first use; its passphrase from $MADASH_REPO_PASSPHRASE). "
-        "Publish repo/ with any web server, or point hosts at it with file://.",
+        "Publish repo/ with any web server, or point hosts at it with file://. With --push, then copy it to "
+        "DEST with rsync over ssh: packages first, each suite switched in one rename, what no suite names any more "
+        "deleted last, so that hosts reading DEST never see a Release that does not match its Packages; "
+        "sources/ and the private state never leave.",
+    )
+    repo_cmd.add_argument(
+        "--push",
+        metavar="DEST",
+        help="then copy the repository to DEST: [USER@]HOST:PATH over ssh (your own ssh config and keys; "
+        "rsync on both sides) or a local directory, such as the repository server's /var/lib/madash/repo",
     )
     repo_cmd.set_defaults(func=commands_module.cmd_repo)
 
