@@ -14,13 +14,10 @@ CRL are written once rather than per host.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import os
-import signal
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +41,7 @@ from madash.pki.index import Index, Kind, load_index
 from madash.site.config import Site, check_features, load_site
 from madash.site.inventory import edit_host, write_config
 from madash.site.values import check_host_name
+from madash.workers import forked_pool
 
 
 def bake_host(
@@ -107,25 +105,12 @@ class _WorkerState:
     apt: AptIdentity | None
 
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Per worker process: the site and index, read once (see _start_worker).
 _worker: _WorkerState | None = None
 
 
-def _die_with_parent(parent: int) -> None:
-    """A worker whose parent is killed must not live on: it would bake into a site that the
-    next command then holds, and stay blocked on its task queue for good. Linux kills it
-    with the parent (PR_SET_PDEATHSIG); a parent already gone is seen by getppid()."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _start_worker(root: str, apt: AptIdentity | None, parent: int) -> None:
+def _start_worker(root: str, apt: AptIdentity | None) -> None:
     global _worker  # set once by the initializer of each worker process
-    _die_with_parent(parent)
     site = load_site(Path(root))
     _worker = _WorkerState(site, load_index(site.paths), apt)
 
@@ -197,8 +182,7 @@ def bake_all(
                 items.append(item)
                 report(item)
         else:
-            initargs = (str(site.paths.root), apt, os.getpid())
-            with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=initargs) as pool:
+            with forked_pool(workers, _start_worker, (str(site.paths.root), apt)) as pool:
                 futures = [pool.submit(_bake_in_worker, host, previous, stamp, now) for host, previous, stamp in todo]
                 for future in as_completed(futures):
                     item = future.result()
