@@ -58,16 +58,25 @@ def formatted_stanza(deb: Deb, filename: str) -> str:
 class IndexFile:
     path: str  # relative to dists/SUITE
     data: bytes
+    digests: dict[str, str]  # "SHA256", "SHA512" → hex: Release's checksums and the by-hash names
+
+
+DIGESTS = (("SHA256", hashlib.sha256), ("SHA512", hashlib.sha512))
 
 
 def index_files(packages_text: bytes, architectures: tuple[str, ...]) -> list[IndexFile]:
+    """Every architecture's indexes: the same bytes (madash's packages are all Architecture: all),
+    compressed and hashed once."""
     compressed = {
         "Packages": packages_text,
         "Packages.gz": gzip_bytes(packages_text),
         "Packages.xz": xz_bytes(packages_text),
     }
+    digests = {name: {algorithm: h(data).hexdigest() for algorithm, h in DIGESTS} for name, data in compressed.items()}
     return [
-        IndexFile(f"main/binary-{arch}/{name}", data) for arch in architectures for name, data in compressed.items()
+        IndexFile(f"main/binary-{arch}/{name}", data, digests[name])
+        for arch in architectures
+        for name, data in compressed.items()
     ]
 
 
@@ -86,10 +95,8 @@ def _description(site_name: str, suite: str) -> str:
 
 
 def release(site_name: str, conf: RepoSection, suite: str, files: list[IndexFile], now: dt.datetime) -> bytes:
-    checksums = {
-        name: [{"digest": algorithm(f.data).hexdigest(), "size": len(f.data), "path": f.path} for f in files]
-        for name, algorithm in (("SHA256", hashlib.sha256), ("SHA512", hashlib.sha512))
-    }
+    # Each line's three words as one tuple, for one filter call a line: a thousand suites make 24,000 lines.
+    checksums = {algorithm: [(f.digests[algorithm], len(f.data), f.path) for f in files] for algorithm, _ in DIGESTS}
     text = render(
         "conf/apt/Release.j2",
         {

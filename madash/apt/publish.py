@@ -66,9 +66,8 @@ def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
             built = generations.build_suites(site, key, {s: plan.packages[s] for s in plan.stale}, now, jobs)
         # Only the suites that change have anything to add to or remove from the pool.
         keep = pool.fill(paths.repo, {s: plan.suites[s] for s in plan.stale}, conf.keep_versions, access)
-        for suite, suite_state in built.items():
-            generations.swap_suite(paths.repo, suite, suite_state.generation)
-            suites[suite] = suite_state
+        generations.swap_suites(paths.repo, {suite: built[suite].generation for suite in sorted(built)})
+        suites.update(built)
         for suite in plan.gone:
             generations.drop_suite(paths.repo, suite)
             suites.pop(suite, None)

@@ -139,6 +139,7 @@ def parse_paragraphs(source: str, *, comments: bool = False) -> list[dict[str, s
     """
     paragraphs: list[dict[str, str]] = []
     current: dict[str, str] = {}
+    lowered: set[str] = set()  # current's names, case-folded: a repeat in any case is refused
     last = ""
     lines = source.split("\n")
     if lines and lines[-1] == "":
@@ -149,7 +150,7 @@ def parse_paragraphs(source: str, *, comments: bool = False) -> list[dict[str, s
         if not line:
             if current:
                 paragraphs.append(current)
-            current, last = {}, ""
+            current, lowered, last = {}, set(), ""
             continue
         if comments and line.startswith("#"):
             continue
@@ -162,8 +163,9 @@ def parse_paragraphs(source: str, *, comments: bool = False) -> list[dict[str, s
         if not colon:
             refuse(FORMAT, f"{where}: neither a field nor a continuation line")
         field_name(name)
-        if any(name.lower() == other.lower() for other in current):
+        if name.lower() in lowered:
             refuse(FORMAT, f"{where}: field {name} appears twice in a paragraph")
+        lowered.add(name.lower())
         current[name] = rest.strip()
         last = name
     if current:
