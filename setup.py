@@ -136,6 +136,9 @@ setup(
         "pyyaml>=6.0",
     ],
     extras_require={
+        # tomli's wheels are tomllib's parser compiled with mypyc: re-reading each client's Telegraf
+        # configuration takes a third of the time (scripts/bench installs it; Debian's 2.0 is not compiled).
+        "fast": ["tomli>=2.1"],
         "test": [
             "pytest>=7",
             "mypy>=1.0",

@@ -38,6 +38,7 @@ from madash.packages.bake import (
 )
 from madash.pki import store
 from madash.pki.index import Index, Kind, load_index
+from madash.site import credentials
 from madash.site.config import Site, check_features, load_site
 from madash.site.inventory import edit_host, write_config
 from madash.site.values import check_host_name
@@ -103,6 +104,7 @@ class _WorkerState:
     site: Site
     index: Index
     apt: AptIdentity | None
+    secrets: credentials.Credentials  # read once per worker: parsing secrets.toml per host cost a tenth of a bake
 
 
 # Per worker process: the site and index, read once (see _start_worker).
@@ -112,7 +114,7 @@ _worker: _WorkerState | None = None
 def _start_worker(root: str, apt: AptIdentity | None) -> None:
     global _worker  # set once by the initializer of each worker process
     site = load_site(Path(root))
-    _worker = _WorkerState(site, load_index(site.paths), apt)
+    _worker = _WorkerState(site, load_index(site.paths), apt, credentials.load(site.paths))
 
 
 def _bake_in_worker(host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
@@ -123,7 +125,9 @@ def _bake_in_worker(host: str, previous: Build | None, stamp: str, now: dt.datet
 
 def _bake_one(state: _WorkerState, host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
     try:
-        inputs = client.gather(state.site, host, now, apt=state.apt, index=state.index, earlier=_earlier(previous))
+        inputs = client.gather(
+            state.site, host, now, apt=state.apt, index=state.index, earlier=_earlier(previous), secrets=state.secrets
+        )
         spec = client.client_spec(inputs)
         build = plan(spec, previous, now, stamp)
         return FleetItem(host, install(stage(spec, state.site, build, previous)), None, build)
@@ -163,7 +167,7 @@ def bake_all(
             store.commit(site, store.prepare_hosts(site, index, new, passphrase, now))
             index = load_index(site.paths)
         builds = load_builds(site)
-        state = _WorkerState(site, index, apt)
+        state = _WorkerState(site, index, apt, credentials.load(site.paths))
         items: list[FleetItem] = []
         todo: list[tuple[str, Build | None, str]] = []
         for host in hosts:
