@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from debian.deb822 import Deb822
 
-from madash.apt import publish as repo
 from madash.apt import generations, scan
+from madash.apt import publish as repo
 from madash.errors import MadashError
 from madash.packages import bake, server
 from madash.site.config import Site, load_site

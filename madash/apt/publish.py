@@ -39,10 +39,11 @@ class PublishResult:
 
 def published_suites(repo_dir: Path) -> set[str]:
     """The suites dists/ holds: only madash's own symlinks with suite names count."""
-    dists = repo_dir / "dists"
-    if not dists.is_dir():
+    try:
+        with os.scandir(repo_dir / "dists") as entries:  # each entry's type without a stat
+            return {entry.name for entry in entries if entry.is_symlink() and is_suite_name(entry.name)}
+    except (FileNotFoundError, NotADirectoryError):
         return set()
-    return {name for name in os.listdir(dists) if is_suite_name(name) and (dists / name).is_symlink()}
 
 
 def publish(site: Site, now: dt.datetime, jobs: int | None = None) -> PublishResult:

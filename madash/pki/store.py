@@ -182,6 +182,7 @@ def _pki_name(paths: SitePaths, path: Path) -> str:
 
 def _move_into_place(paths: SitePaths, pending: Path) -> None:
     """Each file to its place (idempotent: a kill half-way is completed by the next settle)."""
+    made: set[Path] = set()  # a fleet's first bake moves two files per host into one directory
     for path in sorted(pending.rglob("*")):
         if not path.is_file() or path.is_symlink():
             continue
@@ -190,7 +191,9 @@ def _move_into_place(paths: SitePaths, pending: Path) -> None:
         except (PKIError, UsageError):
             continue  # not a name commit() writes (e.g. a temporary file): dropped with the directory
         target = paths.pki / name
-        make_dir(target.parent, modes.PRIVATE_DIR)
+        if target.parent not in made:
+            make_dir(target.parent, modes.PRIVATE_DIR)
+            made.add(target.parent)
         os.replace(path, target)
     shutil.rmtree(pending)
 
