@@ -21,7 +21,7 @@ from madash.apt import signing
 from madash.apt.indexes import DIGESTS, index_files, release, valid_until
 from madash.apt.state import SuiteState
 from madash.errors import MadashError
-from madash.fsutil import describe_os_error, make_dir, sync_filesystem
+from madash.fsutil import describe_os_error, make_dir, sync_filesystem, write_new
 from madash.site.config import Site
 from madash.workers import forked_pool
 
@@ -189,15 +189,7 @@ def _newer_than_before(old_suite: Path, fd: int) -> None:
 def _write(name: str, data: bytes, fd: int, exact: bool) -> None:
     """A new file of a generation, readable by the web server that serves it (indexes and
     signatures hold no secret); build_suites syncs them all to disk at once."""
-    out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, modes.FILE, dir_fd=fd)
-    try:
-        if not exact:
-            os.fchmod(out, modes.FILE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out, view) :]
-    finally:
-        os.close(out)
+    write_new(name, data, modes.FILE, dir_fd=fd, exact=exact)
 
 
 def _carry_by_hash(old_suite: Path, real: str, fd: int, exact: bool) -> None:
