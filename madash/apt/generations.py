@@ -113,12 +113,15 @@ def build_suite(
     modes.FILE whatever the umask (``exact``: the umask already leaves them so)."""
     conf = site.config.repo
     target = site.paths.repo / SUITES / suite / generation
-    if target.exists():
-        shutil.rmtree(target)
     try:
         # .suites/SUITE as before (other workers make .suites at the same moment); all below it explicitly.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(target, modes.DIR)
+        with contextlib.suppress(FileExistsError):
+            os.makedirs(target.parent)  # no stat first: it exists for every suite published before
+        try:
+            os.mkdir(target, modes.DIR)
+        except FileExistsError:  # left by a killed publish within the same microsecond's name
+            shutil.rmtree(target)
+            os.mkdir(target, modes.DIR)
         if not exact:
             os.chmod(target, modes.DIR)
         fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
