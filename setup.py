@@ -155,7 +155,7 @@ setup(
             # To build the wheel without build isolation in tests/test_toolkit_deb.py.
             "argparse-manpage",
             "shtab",
-        ]
+        ],
     },
     entry_points={"console_scripts": ["madash-build = madash.cli:main"]},
     data_files=[("share/man/man1", [MAN_PAGE]), ("share/bash-completion/completions", [COMPLETION])],
