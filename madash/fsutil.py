@@ -80,6 +80,24 @@ def atomic_write(path: Path, data: bytes, mode: int = modes.FILE, *, sync: bool 
         raise
 
 
+def write_new(path: Path | str, data: bytes, mode: int, *, dir_fd: int | None = None, exact: bool = False) -> None:
+    """A new file (it must not exist) with mode before any content lands, unsynced.
+
+    For files inside a directory nobody reads until it is complete and synced (a pending
+    PKI change, a suite's generation): a temporary name and a rename per file would add
+    nothing there. ``exact``: the caller knows the umask leaves ``mode`` as it is.
+    """
+    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    try:
+        if not exact:
+            os.fchmod(out, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view) :]
+    finally:
+        os.close(out)
+
+
 def make_dir(path: Path, mode: int = modes.DIR) -> None:
     """Create path (and parents) if missing, and give it exactly ``mode``."""
     try:

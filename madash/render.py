@@ -99,6 +99,9 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,  # noqa: S701 - renders configuration files, never HTML
+        # Templates are compiled once per process and not stat()ed again at every render
+        # (sixteen a client package); a command reads the templates as they were at its start.
+        auto_reload=False,
     )
     env.filters.update({name: _strict(function) for name, function in FILTERS.items()})
     return env

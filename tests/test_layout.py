@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
         "madash.run",
         "madash.resources",
         "madash.fsutil",
+        "madash.workers",
         "madash.formats",
         "madash.render",
     ),

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from debian.deb822 import Deb822
 
+from madash.apt import generations, scan
 from madash.apt import publish as repo
-from madash.apt import scan
+from madash.errors import MadashError
 from madash.packages import bake, server
-from madash.site.config import load_site
+from madash.site.config import Site, load_site
 from tests.conftest import NOW, Result, assert_one_line_error, bake_host, run_cli_read_only, set_repo
 
 Madash = Callable[..., Result]
@@ -80,7 +81,7 @@ def test_release_fields_and_hashes(published: Path) -> None:
     assert "Valid-Until" not in fields
     for algorithm in ("SHA256", "SHA512"):
         entries = [line.split() for line in fields[algorithm].splitlines() if line]
-        assert {e[2].rsplit("/", 1)[1] for e in entries} == {"Packages", "Packages.gz", "Packages.xz"}
+        assert {e[2].rsplit("/", 1)[1] for e in entries} == {"Packages", "Packages.gz"}
         for digest, size, path in entries:
             data = (dists / path).read_bytes()
             assert hashlib.new(algorithm.lower(), data).hexdigest() == digest and len(data) == int(size)
@@ -135,9 +136,9 @@ def test_publishing_twice_changes_nothing_and_reads_nothing_again(
     reads: list[Path] = []
     original = scan.read_control
 
-    def counted(path: Path) -> str:
+    def counted(path: Path, data: bytes | None = None) -> str:
         reads.append(path)
-        return original(path)
+        return original(path, data)
 
     monkeypatch.setattr(scan, "read_control", counted)
     result = repo.publish(load_site(site_dir), NOW + dt.timedelta(hours=1))
@@ -268,3 +269,80 @@ def test_spliced_stanzas_are_the_formatter_s(published: Path, site_dir: Path) ->
         odd = replace(deb, cached=replace(deb.cached, control="\n".join(moved) + "\n"))
         assert stanza(odd, "pool/x/y.deb") == formatted_stanza(odd, "pool/x/y.deb")
         assert stanza(odd, "pool/x/y.deb").rstrip("\n").split("\n")[-1].startswith(" ")
+
+
+@pytest.mark.parametrize("compression", ["gzip", "xz", "none"])
+def test_the_control_reader_reads_what_dpkg_deb_reads(
+    tmp_path: Path, compression: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scan's own ar and tar walk (gzip control tarballs) and its tarfile fallback (others)
+    against dpkg-deb --info, on packages dpkg-deb built; a damaged header is refused."""
+    tree = tmp_path / "tree"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "usr" / "share" / "doc" / "x").mkdir(parents=True)
+    (tree / "usr" / "share" / "doc" / "x" / "README").write_text("x\n")
+    control = "Package: x\nVersion: 1.0\nArchitecture: all\nMaintainer: A <a@example.org>\nDescription: d\n long\n"
+    (tree / "DEBIAN" / "control").write_text(control)
+    (tree / "DEBIAN" / "postinst").write_text("#!/bin/sh\nexit 0\n")
+    (tree / "DEBIAN" / "postinst").chmod(0o755)
+    deb = tmp_path / "x_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", f"-Z{compression}", str(tree), str(deb)],
+                   check=True, capture_output=True)  # fmt: skip
+    oracle = subprocess.run(["dpkg-deb", "--info", str(deb), "control"], check=True, capture_output=True).stdout
+    if compression == "gzip":  # madash's own packages: read without tarfile
+        monkeypatch.setattr(scan, "_control_by_tarfile", None)
+    assert scan.read_control(deb) == oracle.decode().rstrip("\n")
+    assert scan.read_control(deb, deb.read_bytes()) == oracle.decode().rstrip("\n")
+    data = bytearray(deb.read_bytes())
+    data[8 + 58] = ord("x")  # the first ar header's end mark
+    damaged = tmp_path / "damaged.deb"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(MadashError, match="is not a Debian package"):
+        scan.read_control(damaged)
+
+
+def test_the_control_reader_checks_tar_checksums(tmp_path: Path) -> None:
+    """A control tarball whose header checksum is wrong goes to tarfile, which refuses it."""
+    tar = bytearray(512 * 3)
+    name = b"./control"
+    tar[: len(name)] = name
+    tar[124:136] = b"%011o\0" % 4
+    tar[156:157] = b"0"
+    tar[148:156] = b"%06o\0 " % (sum(tar[:148]) + 256 + sum(tar[156:]) + 1)  # one off
+    tar[512:516] = b"A: b"
+    assert scan._tar_file(bytes(tar), "control") is None
+    tar[148:156] = b"%06o\0 " % (sum(tar[:148]) + 256 + sum(tar[156:512]))
+    assert scan._tar_file(bytes(tar), "control") == b"A: b"
+
+
+def test_a_large_publish_builds_in_forked_workers_all_or_nothing(
+    site_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above FORK_FROM suites, workers forked with the key build them: a failure in one leaves no
+    generation anywhere and keeps its hint; a success verifies with gpgv in every suite."""
+    hosts = ["a", "b", "c", "d", "e"]
+    for host in hosts:
+        bake_host(site_dir, host)
+    monkeypatch.setattr(generations, "FORK_FROM", 2)
+    original = generations._fill
+    parent = os.getpid()
+
+    def failing(site: Site, key: object, suite: str, *args: object) -> None:
+        assert os.getpid() != parent, "built in this process, not in a worker"
+        if suite == "host-d":
+            raise MadashError("boom", hint="the hint")
+        original(site, key, suite, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(generations, "_fill", failing)
+    with pytest.raises(MadashError, match="boom") as raised:
+        repo.publish(load_site(site_dir), NOW, jobs=2)
+    assert raised.value.hint == "the hint"
+    assert not list((site_dir / "repo" / ".suites").glob("*/*")), "no generation is left behind"
+    assert not (site_dir / "repo" / "dists").exists()
+    monkeypatch.setattr(generations, "_fill", original)
+    repo.publish(load_site(site_dir), NOW, jobs=2)
+    keyring = site_dir / "repo" / "madash-archive-keyring.gpg"
+    for host in hosts:
+        dists = site_dir / "repo" / "dists" / f"host-{host}"
+        subprocess.run(["gpgv", "--keyring", str(keyring), str(dists / "InRelease")], capture_output=True, check=True)
+        assert f"Package: madash-client-{host}\n" in (dists / "main" / "binary-i386" / "Packages").read_text()

@@ -7,24 +7,29 @@ a Release that does not match its Packages. Unchanged suites are not touched.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import shutil
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from madash import modes, times
 from madash.apt import signing
-from madash.apt.indexes import index_files, release, valid_until
+from madash.apt.indexes import DIGESTS, index_files, release, valid_until
 from madash.apt.state import SuiteState
 from madash.errors import MadashError
-from madash.fsutil import describe_os_error, make_dir, sync_filesystem
+from madash.fsutil import describe_os_error, make_dir, sync_filesystem, write_new
 from madash.site.config import Site
+from madash.workers import forked_pool
 
 SUITES = ".suites"
+
+
+# Below this many suites a publish builds them in this process; above, in forked workers.
+FORK_FROM = 64
 
 
 def build_suites(
@@ -32,79 +37,99 @@ def build_suites(
 ) -> dict[str, SuiteState]:
     """New generations of the given suites, built aside, then on disk before any is swapped in.
 
-    Signing is in-process now: what is left per suite is writing some fifty small files and
-    links, which threads overlap. One sync of the file system at the end replaces an fsync per
-    file (six per suite), which made a publish of a thousand suites wait on the disk for seconds.
+    What is left per suite is Python (compression, hashes, the Release, two signatures) and
+    some thirty system calls, so a large publish shares the suites among forked workers, one
+    per core. One sync of the file system at the end replaces an fsync per file (six per
+    suite), which made a publish of a thousand suites wait on the disk for seconds; nothing
+    is swapped in before it.
     """
     generation = times.generation_stamp(now)
-    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
-        futures = {
-            suite: pool.submit(build_suite, site, key, suite, text, generation, now) for suite, text in packages.items()
-        }
-        try:
-            built = {suite: future.result() for suite, future in futures.items()}
-            sync_filesystem(site.paths.repo)
-            return built
-        except BaseException:
-            # All or nothing: no half-built generation is left behind for a later publish to trip on.
-            for future in futures.values():
-                future.cancel()
-            pool.shutdown(wait=True)
-            for suite in futures:
-                shutil.rmtree(site.paths.repo / SUITES / suite / generation, ignore_errors=True)
-            raise
+    items = sorted(packages.items())
+    workers = min(jobs or os.cpu_count() or 1, len(items) // FORK_FROM)
+    exact = _modes_exact()
+    try:
+        if workers <= 1:
+            built = _build_many(site, key, items, generation, now, exact)
+        else:
+            built = {}
+            with forked_pool(workers, _start_worker, (site, key)) as pool:
+                chunks = [items[i::workers] for i in range(workers)]
+                for future in [pool.submit(_build_in_worker, chunk, generation, now, exact) for chunk in chunks]:
+                    built.update(future.result())
+        sync_filesystem(site.paths.repo)
+        return built
+    except BaseException:
+        # All or nothing: no half-built generation is left behind for a later publish to trip on.
+        for suite, _ in items:
+            shutil.rmtree(site.paths.repo / SUITES / suite / generation, ignore_errors=True)
+        raise
 
 
-def _directory(path: Path, made: set[Path]) -> None:
-    """mkdir -p below a generation's parent, modes.DIR on every level (the umask decides nothing)."""
-    if path in made:
-        return
-    _directory(path.parent, made)
-    os.mkdir(path)
-    os.chmod(path, modes.DIR)
-    made.add(path)
+# Per worker process: the site and the unlocked key, inherited by fork (see build_suites).
+_worker: tuple[Site, signing.SigningKey] | None = None
+
+
+def _start_worker(site: Site, key: signing.SigningKey) -> None:
+    global _worker  # set once by the initializer of each worker process
+    _worker = (site, key)
+
+
+def _build_in_worker(
+    items: list[tuple[str, bytes]], generation: str, now: dt.datetime, exact: bool
+) -> dict[str, SuiteState]:
+    if _worker is None:
+        raise RuntimeError("worker started without _start_worker")
+    site, key = _worker
+    return _build_many(site, key, items, generation, now, exact)  # an error reaches the parent pickled, hint and all
+
+
+def _build_many(
+    site: Site, key: signing.SigningKey, items: list[tuple[str, bytes]], generation: str, now: dt.datetime, exact: bool
+) -> dict[str, SuiteState]:
+    return {suite: build_suite(site, key, suite, text, generation, now, exact) for suite, text in items}
+
+
+def _modes_exact() -> bool:
+    """Whether the umask leaves modes.DIR and modes.FILE as they are, so that no chmod is needed.
+
+    Read (and put back) once, before any worker or thread exists: os.umask is per process.
+    """
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return not mask & (modes.DIR | modes.FILE)
 
 
 def build_suite(
-    site: Site, key: signing.SigningKey, suite: str, packages: bytes, generation: str, now: dt.datetime
+    site: Site,
+    key: signing.SigningKey,
+    suite: str,
+    packages: bytes,
+    generation: str,
+    now: dt.datetime,
+    exact: bool = False,
 ) -> SuiteState:
+    """One suite's generation in .suites/SUITE/GENERATION, every file and directory made
+    relative to the generation's descriptor (no path walked twice), with modes.DIR and
+    modes.FILE whatever the umask (``exact``: the umask already leaves them so)."""
     conf = site.config.repo
     target = site.paths.repo / SUITES / suite / generation
-    if target.exists():
-        shutil.rmtree(target)
-    made: set[Path] = {target.parent}
     try:
-        # .suites/SUITE as before (other threads make .suites at the same moment); all below it explicitly.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _directory(target, made)
-        files = index_files(packages, conf.architectures)
-        # Every architecture's indexes are the same bytes (madash's packages are all
-        # Architecture: all): the first architecture's directory is real, the others are
-        # symlinks to it, which saves a dozen directories and links per suite.
-        first, *others = conf.architectures
-        real = target / "main" / f"binary-{first}"
-        for algorithm in ("SHA256", "SHA512"):
-            _directory(real / "by-hash" / algorithm, made)
-        for index in files:
-            if Path(index.path).parent.name != real.name:
-                continue
-            path = real / Path(index.path).name
-            _write(path, index.data)
-            # By-hash copies, so that a client holding the previous InRelease still finds its indexes.
-            for algorithm in ("SHA256", "SHA512"):
-                os.link(path, real / "by-hash" / algorithm / hashlib.new(algorithm.lower(), index.data).hexdigest())
-        for arch in others:
-            os.symlink(real.name, target / "main" / f"binary-{arch}")
-        _carry_by_hash(site.paths.repo / "dists" / suite, target)
-        release_text = release(site.config.site.name, conf, suite, files, now)
-        inrelease, detached = signing.sign_release(key, release_text)
-        _write(target / "Release", release_text)
-        _write(target / "Release.gpg", detached)
-        # InRelease last: it is what apt reads first.
-        _write(target / "InRelease", inrelease)
-        _newer_than_before(site.paths.repo / "dists" / suite, target)
-        state = SuiteState(generation, hashlib.sha256(packages).hexdigest(), conf.architectures, valid_until(conf, now))
-        return state
+        # .suites/SUITE as before (other workers make .suites at the same moment); all below it explicitly.
+        with contextlib.suppress(FileExistsError):
+            os.makedirs(target.parent)  # no stat first: it exists for every suite published before
+        try:
+            os.mkdir(target, modes.DIR)
+        except FileExistsError:  # left by a killed publish within the same microsecond's name
+            shutil.rmtree(target)
+            os.mkdir(target, modes.DIR)
+        if not exact:
+            os.chmod(target, modes.DIR)
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _fill(site, key, suite, packages, now, fd, exact)
+        finally:
+            os.close(fd)
+        return SuiteState(generation, hashlib.sha256(packages).hexdigest(), conf.architectures, valid_until(conf, now))
     except OSError as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise describe_os_error(exc, target) from exc
@@ -113,7 +138,43 @@ def build_suite(
         raise
 
 
-def _newer_than_before(old_suite: Path, new_suite: Path) -> None:
+_HASHES = ("SHA256", "SHA512")
+
+
+def _fill(
+    site: Site, key: signing.SigningKey, suite: str, packages: bytes, now: dt.datetime, fd: int, exact: bool
+) -> None:
+    conf = site.config.repo
+    files = index_files(packages, conf.architectures)
+    # Every architecture's indexes are the same bytes: the first architecture's directory is
+    # real, the others are symlinks to it, which saves a dozen directories and links per suite.
+    first, *others = conf.architectures
+    real = f"main/binary-{first}"
+    for directory in ("main", real, f"{real}/by-hash", *(f"{real}/by-hash/{h}" for h in _HASHES)):
+        os.mkdir(directory, modes.DIR, dir_fd=fd)
+        if not exact:
+            os.chmod(directory, modes.DIR, dir_fd=fd)
+    for index in files:
+        if not index.path.startswith(real + "/"):
+            continue
+        _write(index.path, index.data, fd, exact)
+        # By-hash copies, so that a client holding the previous InRelease still finds its indexes.
+        for algorithm in _HASHES:
+            os.link(index.path, f"{real}/by-hash/{algorithm}/{index.digests[algorithm]}", src_dir_fd=fd, dst_dir_fd=fd)
+    for arch in others:
+        os.symlink(f"binary-{first}", f"main/binary-{arch}", dir_fd=fd)
+    old = site.paths.repo / "dists" / suite
+    _carry_by_hash(old, real, fd, exact)
+    release_text = release(site.config.site.name, conf, suite, files, now)
+    inrelease, detached = signing.sign_release(key, release_text)
+    _write("Release", release_text, fd, exact)
+    _write("Release.gpg", detached, fd, exact)
+    # InRelease last: it is what apt reads first.
+    _write("InRelease", inrelease, fd, exact)
+    _newer_than_before(old, fd)
+
+
+def _newer_than_before(old_suite: Path, fd: int) -> None:
     """Give the new Release files an mtime in a later second than the old ones'.
 
     Web servers answer If-Modified-Since with one-second Last-Modified times: a publish
@@ -125,54 +186,69 @@ def _newer_than_before(old_suite: Path, new_suite: Path) -> None:
         return
     stamp = max(int(time.time()), before + 1)
     for name in ("Release", "Release.gpg", "InRelease"):
-        os.utime(new_suite / name, (stamp, stamp))
+        os.utime(name, (stamp, stamp), dir_fd=fd)
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(name: str, data: bytes, fd: int, exact: bool) -> None:
     """A new file of a generation, readable by the web server that serves it (indexes and
     signatures hold no secret); build_suites syncs them all to disk at once."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, modes.FILE)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), modes.FILE)
-        handle.write(data)
+    write_new(name, data, modes.FILE, dir_fd=fd, exact=exact)
 
 
-def _carry_by_hash(old_suite: Path, new_suite: Path) -> None:
-    """Keep the previous generation's indexes reachable by hash (one generation back)."""
-    if not old_suite.is_dir():
+def _carry_by_hash(old_suite: Path, real: str, fd: int, exact: bool) -> None:
+    """Keep the previous generation's indexes reachable by hash (one generation back): linked
+    from it (the same file system), or copied where a link cannot be made."""
+    try:
+        directories = sorted(os.listdir(old_suite / "main"))
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for path in old_suite.glob("main/binary-*/Packages*"):
-        relative = path.relative_to(old_suite)
-        data = path.read_bytes()
-        for algorithm in ("SHA256", "SHA512"):
-            target = (
-                new_suite / relative.parent / "by-hash" / algorithm / hashlib.new(algorithm.lower(), data).hexdigest()
-            )
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _write(target, data)
+    for directory in directories:
+        where = old_suite / "main" / directory
+        if not directory.startswith("binary-") or where.is_symlink() or not where.is_dir():
+            continue  # another architecture's link to the same directory
+        for name in sorted(os.listdir(where)):
+            if not name.startswith("Packages"):
+                continue
+            data = (where / name).read_bytes()
+            for algorithm, digest in DIGESTS:
+                carried = f"{real}/by-hash/{algorithm}/{digest(data).hexdigest()}"
+                try:
+                    os.link(where / name, carried, dst_dir_fd=fd)
+                except FileExistsError:
+                    pass  # the same index as the new generation's
+                except OSError:
+                    _write(carried, data, fd, exact)
 
 
-def swap_suite(repo_dir: Path, suite: str, generation: str) -> None:
-    """Point dists/SUITE at its new generation in one rename; keep only the previous one besides.
+def swap_suites(repo_dir: Path, generations: Mapping[str, str]) -> None:
+    """Point each dists/SUITE at its new generation in one rename; keep only the previous one besides.
 
     Each suite is swapped on its own, so a client reading one suite's Release and
     Packages always gets one generation's, and a publish touches only changed suites.
     """
     dists = repo_dir / "dists"
     make_dir(dists)
+    for suite, generation in generations.items():
+        _swap(repo_dir, dists, suite, generation)
+
+
+def _swap(repo_dir: Path, dists: Path, suite: str, generation: str) -> None:
     link = dists / suite
-    if link.exists() and not link.is_symlink():
-        raise MadashError(f"{link} is not madash's", hint="move it aside; madash keeps dists/SUITE as symlinks")
-    previous = link.resolve().name if link.is_symlink() else None
+    try:
+        previous: str | None = os.path.basename(os.readlink(link))
+    except FileNotFoundError:
+        previous = None
+    except OSError:  # EINVAL: there, but not a symlink
+        hint = "move it aside; madash keeps dists/SUITE as symlinks"
+        raise MadashError(f"{link} is not madash's", hint=hint) from None
     tmp = dists / f".{suite}.new"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(Path("..") / SUITES / suite / generation)
-    tmp.replace(link)
-    for old in (repo_dir / SUITES / suite).iterdir():
-        if old.name not in (generation, previous):
-            shutil.rmtree(old, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(f"../{SUITES}/{suite}/{generation}", tmp)
+    os.replace(tmp, link)
+    for old in os.listdir(repo_dir / SUITES / suite):
+        if old not in (generation, previous):
+            shutil.rmtree(repo_dir / SUITES / suite / old, ignore_errors=True)
 
 
 def drop_suite(repo_dir: Path, suite: str) -> None:

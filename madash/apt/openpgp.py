@@ -18,6 +18,7 @@ import hashlib
 import struct
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -65,7 +66,7 @@ class Key:
         curve = bytes([len(ED25519_OID)]) + ED25519_OID
         return struct.pack(">BIB", 4, self.created, EDDSA) + curve + mpi(b"\x40" + raw)
 
-    @property
+    @cached_property  # two signatures a suite, a thousand suites: computed once
     def fingerprint(self) -> bytes:
         body = self.public_body()
         return hashlib.sha1(b"\x99" + struct.pack(">H", len(body)) + body).digest()  # noqa: S324 - v4 fingerprints

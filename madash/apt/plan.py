@@ -11,8 +11,6 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from debian_inspector.version import Version
-
 from madash import times
 from madash.apt.indexes import stanza
 from madash.apt.scan import Deb
@@ -49,6 +47,10 @@ def by_suite(debs: list[Deb], extra: tuple[str, ...]) -> dict[str, dict[str, lis
         suites.setdefault(suite, {}).setdefault(deb.package, []).append(deb)
     for packages in suites.values():
         for versions in packages.values():
+            if len(versions) < 2:
+                continue  # one version (a thousand hosts' usual case): nothing to import debian_inspector for
+            from debian_inspector.version import Version
+
             try:
                 versions.sort(key=lambda d: Version.from_string(d.version), reverse=True)
             except ValueError as exc:

@@ -39,10 +39,11 @@ class PublishResult:
 
 def published_suites(repo_dir: Path) -> set[str]:
     """The suites dists/ holds: only madash's own symlinks with suite names count."""
-    dists = repo_dir / "dists"
-    if not dists.is_dir():
+    try:
+        with os.scandir(repo_dir / "dists") as entries:  # each entry's type without a stat
+            return {entry.name for entry in entries if entry.is_symlink() and is_suite_name(entry.name)}
+    except (FileNotFoundError, NotADirectoryError):
         return set()
-    return {name for name in os.listdir(dists) if is_suite_name(name) and (dists / name).is_symlink()}
 
 
 def publish(site: Site, now: dt.datetime, jobs: int | None = None) -> PublishResult:
@@ -66,9 +67,8 @@ def _publish(site: Site, now: dt.datetime, jobs: int | None) -> PublishResult:
             built = generations.build_suites(site, key, {s: plan.packages[s] for s in plan.stale}, now, jobs)
         # Only the suites that change have anything to add to or remove from the pool.
         keep = pool.fill(paths.repo, {s: plan.suites[s] for s in plan.stale}, conf.keep_versions, access)
-        for suite, suite_state in built.items():
-            generations.swap_suite(paths.repo, suite, suite_state.generation)
-            suites[suite] = suite_state
+        generations.swap_suites(paths.repo, {suite: built[suite].generation for suite in sorted(built)})
+        suites.update(built)
         for suite in plan.gone:
             generations.drop_suite(paths.repo, suite)
             suites.pop(suite, None)

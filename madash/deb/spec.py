@@ -11,6 +11,7 @@ import hashlib
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from madash import modes
 from madash.formats import deb822
@@ -69,24 +70,40 @@ class PackageSpec:
 
     def all_dirs(self) -> list[str]:
         """Every directory the package contains, parents first."""
+        return list(self._all_dirs)
+
+    @cached_property  # the spec is frozen: its directories are walked once, not five times a bake
+    def _all_dirs(self) -> tuple[str, ...]:
         found: set[str] = set()
         for path in [*(posixpath.dirname(f.path) for f in self.files), *self.dirs]:
-            while path not in ("/", ""):
+            while path not in ("/", "") and path not in found:
                 found.add(path)
                 path = posixpath.dirname(path)
-        return sorted(found)
+        return tuple(sorted(found))
 
     def conffiles(self) -> list[str]:
         return sorted(f.path for f in self.files if f.conffile)
 
     def installed_size_kib(self) -> int:
+        return self._installed_size
+
+    @cached_property
+    def _installed_size(self) -> int:
         # dpkg-gencontrol's rule: 1 KiB per file rounded up, plus 1 per directory.
-        return sum(-(-len(f.data) // 1024) or 1 for f in self.files) + len(self.all_dirs())
+        return sum(-(-len(f.data) // 1024) or 1 for f in self.files) + len(self._all_dirs)
 
     def control_text(self, version: str) -> str:
-        fields = {"Package": self.name, "Version": version, **self.control}
-        fields["Installed-Size"] = str(self.installed_size_kib())
-        return deb822.format_paragraph(fields, CONTROL_ORDER)
+        # Formatted (and checked) once per version: the digest and the re-reading both ask for version 0.
+        texts = self._control_texts
+        if version not in texts:
+            fields = {"Package": self.name, "Version": version, **self.control}
+            fields["Installed-Size"] = str(self.installed_size_kib())
+            texts[version] = deb822.format_paragraph(fields, CONTROL_ORDER)
+        return texts[version]
+
+    @cached_property
+    def _control_texts(self) -> dict[str, str]:
+        return {}
 
     def digest(self, salt: Iterable[str] = ()) -> str:
         """A hash of everything that makes the package what it is (not its version)."""

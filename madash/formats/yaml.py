@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml as pyyaml
-
 from madash.errors import RenderError
 from madash.formats._common import comment as _comment
 from madash.formats._common import is_unsafe, refuse, text
@@ -67,6 +65,8 @@ def comment(value: object) -> str:
 
 
 def parse(source: str) -> Any:
+    import yaml as pyyaml  # only the server's bake reads YAML back: not every command's start
+
     try:
         return pyyaml.safe_load(source)
     except pyyaml.YAMLError as exc:

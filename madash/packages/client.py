@@ -113,8 +113,10 @@ def gather(
     index: Index | None = None,
     earlier: tuple[str, ...] = (),
     leaf: Leaf | None = None,
+    secrets: credentials.Credentials | None = None,
 ) -> ClientInputs:
-    """Everything HOST's package is made of; ``index`` saves re-reading pki/index.json per host in a fleet."""
+    """Everything HOST's package is made of; ``index`` and ``secrets`` save re-reading pki/index.json and
+    secrets.toml per host in a fleet (whose workers read the site once)."""
     host_config = site.config.hosts.get(host)
     if host_config is None:
         raise UsageError(
@@ -123,7 +125,7 @@ def gather(
     if leaf is None:  # else: a certificate issued in memory by this very command
         leaf = load_leaf(site.paths, index or load_index(site.paths), Kind.CLIENT, host, now)
     influx = site.config.influxdb
-    secrets = credentials.load(site.paths)
+    secrets = secrets or credentials.load(site.paths)
     return ClientInputs(
         host=host,
         host_config=host_config,

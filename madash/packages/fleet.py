@@ -14,13 +14,10 @@ CRL are written once rather than per host.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import os
-import signal
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +38,11 @@ from madash.packages.bake import (
 )
 from madash.pki import store
 from madash.pki.index import Index, Kind, load_index
+from madash.site import credentials
 from madash.site.config import Site, check_features, load_site
 from madash.site.inventory import edit_host, write_config
 from madash.site.values import check_host_name
+from madash.workers import forked_pool
 
 
 def bake_host(
@@ -105,29 +104,17 @@ class _WorkerState:
     site: Site
     index: Index
     apt: AptIdentity | None
+    secrets: credentials.Credentials  # read once per worker: parsing secrets.toml per host cost a tenth of a bake
 
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Per worker process: the site and index, read once (see _start_worker).
 _worker: _WorkerState | None = None
 
 
-def _die_with_parent(parent: int) -> None:
-    """A worker whose parent is killed must not live on: it would bake into a site that the
-    next command then holds, and stay blocked on its task queue for good. Linux kills it
-    with the parent (PR_SET_PDEATHSIG); a parent already gone is seen by getppid()."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _start_worker(root: str, apt: AptIdentity | None, parent: int) -> None:
+def _start_worker(root: str, apt: AptIdentity | None) -> None:
     global _worker  # set once by the initializer of each worker process
-    _die_with_parent(parent)
     site = load_site(Path(root))
-    _worker = _WorkerState(site, load_index(site.paths), apt)
+    _worker = _WorkerState(site, load_index(site.paths), apt, credentials.load(site.paths))
 
 
 def _bake_in_worker(host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
@@ -138,7 +125,9 @@ def _bake_in_worker(host: str, previous: Build | None, stamp: str, now: dt.datet
 
 def _bake_one(state: _WorkerState, host: str, previous: Build | None, stamp: str, now: dt.datetime) -> FleetItem:
     try:
-        inputs = client.gather(state.site, host, now, apt=state.apt, index=state.index, earlier=_earlier(previous))
+        inputs = client.gather(
+            state.site, host, now, apt=state.apt, index=state.index, earlier=_earlier(previous), secrets=state.secrets
+        )
         spec = client.client_spec(inputs)
         build = plan(spec, previous, now, stamp)
         return FleetItem(host, install(stage(spec, state.site, build, previous)), None, build)
@@ -178,7 +167,7 @@ def bake_all(
             store.commit(site, store.prepare_hosts(site, index, new, passphrase, now))
             index = load_index(site.paths)
         builds = load_builds(site)
-        state = _WorkerState(site, index, apt)
+        state = _WorkerState(site, index, apt, credentials.load(site.paths))
         items: list[FleetItem] = []
         todo: list[tuple[str, Build | None, str]] = []
         for host in hosts:
@@ -197,8 +186,7 @@ def bake_all(
                 items.append(item)
                 report(item)
         else:
-            initargs = (str(site.paths.root), apt, os.getpid())
-            with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=initargs) as pool:
+            with forked_pool(workers, _start_worker, (str(site.paths.root), apt)) as pool:
                 futures = [pool.submit(_bake_in_worker, host, previous, stamp, now) for host, previous, stamp in todo]
                 for future in as_completed(futures):
                     item = future.result()

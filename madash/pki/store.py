@@ -25,7 +25,7 @@ from cryptography import x509
 
 from madash import modes, times
 from madash.errors import PKIError, UsageError
-from madash.fsutil import after_lock, atomic_write, make_dir, site_lock, sync_filesystem
+from madash.fsutil import after_lock, atomic_write, describe_os_error, make_dir, site_lock, sync_filesystem, write_new
 from madash.pki import crypto
 from madash.pki.index import Index, IndexEntry, Kind, index_to_json, load_index
 from madash.site.config import Site
@@ -157,8 +157,12 @@ def commit(site: Site, change: Change) -> None:
             shutil.rmtree(pending)
         make_dir(pending / "clients", modes.PRIVATE_DIR)
         os.chmod(pending, modes.PRIVATE_DIR)
+        # Written in place: pending/ is new and private, and nothing reads it before the sync below.
         for path, data, mode in change.files:
-            atomic_write(pending / _pki_name(paths, path), data, mode, sync=False)
+            try:
+                write_new(pending / _pki_name(paths, path), data, mode)
+            except OSError as exc:
+                raise describe_os_error(exc, pending) from exc
         # One sync for all the keys and certificates (a new fleet has two per host), before the index names them.
         sync_filesystem(pending)
     atomic_write(paths.crl, change.crl, modes.FILE)
@@ -182,6 +186,7 @@ def _pki_name(paths: SitePaths, path: Path) -> str:
 
 def _move_into_place(paths: SitePaths, pending: Path) -> None:
     """Each file to its place (idempotent: a kill half-way is completed by the next settle)."""
+    made: set[Path] = set()  # a fleet's first bake moves two files per host into one directory
     for path in sorted(pending.rglob("*")):
         if not path.is_file() or path.is_symlink():
             continue
@@ -190,7 +195,9 @@ def _move_into_place(paths: SitePaths, pending: Path) -> None:
         except (PKIError, UsageError):
             continue  # not a name commit() writes (e.g. a temporary file): dropped with the directory
         target = paths.pki / name
-        make_dir(target.parent, modes.PRIVATE_DIR)
+        if target.parent not in made:
+            make_dir(target.parent, modes.PRIVATE_DIR)
+            made.add(target.parent)
         os.replace(path, target)
     shutil.rmtree(pending)
 

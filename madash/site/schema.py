@@ -142,12 +142,13 @@ class Reader:
 
     def choice(self, kind: type[enum.Enum], value: Any, dotted: str) -> enum.Enum:
         """One of an enum's values, spelled as its value."""
-        allowed = [str(member.value) for member in kind]
         if isinstance(value, str):
             self.string(value, dotted)
-            for member in kind:
-                if member.value == value:
-                    return member
+            try:
+                return kind(value)  # the enum's own value map: a thousand hosts' features, no loop each
+            except ValueError:
+                pass
+        allowed = [str(member.value) for member in kind]
         shown = repr(value) if isinstance(value, str) else "a non-string"
         raise self.fail(dotted, f"{shown} is not one of {', '.join(allowed)}{did_you_mean(str(value), allowed)}")
 
