@@ -9,6 +9,7 @@ format and means what the generator put there. Values that slip past the site mo
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import types
 from pathlib import Path
@@ -79,20 +80,21 @@ def files(spec: PackageSpec) -> dict[str, str]:
 def test_client_files_read_back() -> None:
     spec = client_spec(client_inputs())
     by_path = files(spec)
-    config = toml.parse(by_path["/etc/madash/telegraf.conf"])
+    config = toml.parse(by_path["/usr/share/madash-client-laptop/telegraf.conf"])
     assert config["global_tags"] == {"rack": "r1", "room": 'office "A"'}
     assert config["outputs"]["influxdb"][0]["password"] == "@{madash:influxdb_password}"
     assert config["secretstores"]["docker"] == [{"id": "madash", "path": "${CREDENTIALS_DIRECTORY}"}]
-    assert by_path["/etc/madash/influxdb-password"] == "pw-AbC_123"
+    assert by_path["/var/lib/madash-client-laptop/influxdb-password"] == "pw-AbC_123"
     dropin = systemd.parse(by_path["/lib/systemd/system/telegraf.service.d/madash.conf"])
     exec_start = [v for k, v in dropin["Service"] if k == "ExecStart"]
     assert exec_start[0] == "" and systemd.command(exec_start[1], {"TELEGRAF_OPTS": ""}) == [
-        "/usr/bin/telegraf", "-config", "/etc/madash/telegraf.conf", "-config-directory", "/etc/madash/telegraf.d",
+        "/usr/bin/telegraf", "-config", "/usr/share/madash-client-laptop/telegraf.conf",
+        "-config-directory", "/var/lib/madash-client-laptop/telegraf.d", "-config-directory", "/etc/madash/telegraf.d",
     ]  # fmt: skip
     assert aptconf.parse(by_path["/etc/apt/apt.conf.d/90madash-client-certificate"]) == {
-        "Acquire::https::monitor.example.org::CaInfo": "/etc/madash/tls/ca.crt",
-        "Acquire::https::monitor.example.org::SslCert": "/etc/madash/tls/client.crt",
-        "Acquire::https::monitor.example.org::SslKey": "/etc/madash/tls/apt-client.key",
+        "Acquire::https::monitor.example.org::CaInfo": "/usr/share/madash-client-laptop/tls/ca.crt",
+        "Acquire::https::monitor.example.org::SslCert": "/usr/share/madash-client-laptop/tls/client.crt",
+        "Acquire::https::monitor.example.org::SslKey": "/var/lib/madash-client-laptop/tls/apt-client.key",
     }
     [source] = deb822.parse_paragraphs(by_path["/etc/apt/sources.list.d/madash.sources"], comments=True)
     assert source["URIs"] == "https://monitor.example.org/madash" and source["Suites"] == "host-laptop shared"
@@ -146,7 +148,7 @@ def test_toml_escapes_rather_than_refuses() -> None:
     user, key = "telegraf\n[[inputs.exec]]", 'a]\n[[inputs.exec]]\ncommands = ["sh"]'
     tags = types.MappingProxyType({key: "x"})
     inputs = client_inputs(writer_user=user, host_config=HostSection(features=(Feature.SMART,), tags=tags))
-    config = toml.parse(files(client_spec(inputs))["/etc/madash/telegraf.conf"])
+    config = toml.parse(files(client_spec(inputs))["/usr/share/madash-client-laptop/telegraf.conf"])
     assert "exec" not in config["inputs"]
     assert config["outputs"]["influxdb"][0]["username"] == user and config["global_tags"] == {key: "x"}
 
@@ -181,7 +183,11 @@ def test_unattended_upgrades_patterns_as_apt_reads_them(tmp_path: Path, shared: 
     by_path = files(client_spec(client_inputs(apt=apt)))
     conf = tmp_path / "51madash"
     conf.write_text(by_path["/etc/apt/apt.conf.d/51madash-unattended-upgrades"])
-    dumped = subprocess.run(["apt-config", "-c", str(conf), "dump"], capture_output=True, text=True, check=True).stdout
+    # Only this file: the machine's own apt.conf.d may hold Debian's 50unattended-upgrades and its patterns.
+    isolated = tmp_path / "apt.conf"
+    isolated.write_text(f'Dir::Etc::Parts "{tmp_path / "no-parts"}";\nDir::Etc::Main "{conf}";\n')
+    env = {"PATH": os.environ["PATH"], "APT_CONFIG": str(isolated)}
+    dumped = subprocess.run(["apt-config", "dump"], capture_output=True, text=True, check=True, env=env).stdout
     items = [line for line in dumped.splitlines() if line.startswith("Unattended-Upgrade::Origins-Pattern:: ")]
     expected = ["host-laptop", *(["shared"] if shared else [])]
     assert items == [f'Unattended-Upgrade::Origins-Pattern:: "label=madash,codename={s}";' for s in expected]

@@ -94,7 +94,9 @@ def test_feature_config(request: pytest.FixtureRequest, feature: str) -> None:
     [output] = config["outputs"]["influxdb"]
     assert set(output) <= OUTPUT_OPTIONS
     assert output["urls"] == ["https://monitor.example.org:5086"]
-    assert output["tls_key"] == "/etc/madash/tls/client.key"
+    # The key is the host's secret, beside its state; the certificates are public vendor data.
+    assert output["tls_key"] == "/var/lib/madash-client-laptop/tls/client.key"
+    assert output["tls_cert"] == "/usr/share/madash-client-laptop/tls/client.crt"
     assert output["password"] == "@{madash:influxdb_password}"
     assert config["secretstores"]["docker"] == [{"id": "madash", "path": "${CREDENTIALS_DIRECTORY}"}]
     assert "not-in-the-config" not in text

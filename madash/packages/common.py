@@ -1,9 +1,12 @@
-"""What every package madash bakes carries: Debian policy's copyright file and changelog."""
+"""What every package madash bakes carries: Debian policy's copyright file and changelog; and what
+both kinds of package do with what an earlier version shipped."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import PurePosixPath
 
 from madash import __version__, times
 from madash.compress import gzip_bytes
@@ -33,3 +36,15 @@ def with_changelog(spec: PackageSpec, version: str, epoch: int, site_name: str) 
     )
     entry = FileEntry(f"/usr/share/doc/{spec.name}/changelog.gz", gzip_bytes(text.encode()))
     return replace(spec, files=(*spec.files, entry))
+
+
+def obsolete_dirs(obsolete: Iterable[str], files: Iterable[FileEntry], dirs: Iterable[str], under: str) -> list[str]:
+    """The directories below ``under`` that only obsolete conffiles were in, deepest first.
+
+    dpkg keeps such a directory at unpack (rm_conffile has moved the file aside, not yet
+    away), so the obsolete-dirs snippet removes it once it is empty.
+    """
+    kept = {str(parent) for f in files for parent in PurePosixPath(f.path).parents}
+    kept |= {str(parent) for d in dirs for parent in (PurePosixPath(d), *PurePosixPath(d).parents)}
+    found = {str(p) for path in obsolete for p in PurePosixPath(path).parents if p.is_relative_to(under)}
+    return sorted(found - kept, key=lambda d: (-d.count("/"), d))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from madash import modes, times
@@ -19,7 +18,7 @@ from madash.fsutil import site_lock
 from madash.packages import reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
-from madash.packages.common import copyright_file
+from madash.packages.common import copyright_file, obsolete_dirs
 from madash.packages.telegraf import input_interval
 from madash.pki import crypto, store
 from madash.pki.index import Kind, load_index
@@ -215,13 +214,6 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
     return files
 
 
-def _obsolete_dirs(obsolete: list[str], files: list[FileEntry]) -> list[str]:
-    """The directories under /etc/madash-server that only obsolete conffiles were in, deepest first."""
-    kept = {str(parent) for f in files for parent in PurePosixPath(f.path).parents}
-    dirs = {str(parent) for path in obsolete for parent in PurePosixPath(path).parents if parent.is_relative_to(ETC)}
-    return sorted(dirs - kept, key=lambda d: (-d.count("/"), d))
-
-
 def server_spec(inputs: ServerInputs) -> PackageSpec:
     context = _context(inputs.config)
     # madash-ensure-influxdb.service and madash-grafana-admin.service are not among them: they have no
@@ -244,7 +236,7 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "unit_sums": UNIT_SUMS,
         "unit_dir": UNIT_DIR,
         "obsolete_conffiles": obsolete,
-        "obsolete_dirs": _obsolete_dirs(obsolete, files),
+        "obsolete_dirs": obsolete_dirs(obsolete, files, (DASHBOARDS, *PROVISIONING_DIRS), ETC),
     }
     scripts = assemble(PACKAGE, [*concerns, "data-dirs", "stunnel-key", "units"], script_context)
     control = {

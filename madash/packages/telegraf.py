@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from madash.packages.hostpaths import ADMIN_CONFIG_DIR, host_paths
 from madash.render import render
 from madash.site.config import InternetSection
 from madash.site.features import BASE_METRICS, FEATURES, Feature
@@ -24,8 +25,6 @@ from madash.site.values import interval_seconds
 if TYPE_CHECKING:
     from madash.packages.client import ClientInputs
 
-ETC = "/etc/madash"
-TLS_DIR = f"{ETC}/tls"
 # systemd's LoadCredential name for the writer password, also the key Telegraf asks its secret store for.
 CREDENTIAL = "influxdb_password"
 SECRET_STORE = "madash"  # noqa: S105 - the store's id, not a secret
@@ -70,6 +69,7 @@ def buffer_limit(features: Iterable[Feature], host_interval: str, internet: Inte
 def telegraf_config(inputs: ClientInputs) -> str:
     features = sorted(inputs.host_config.features)
     interval = inputs.host_config.interval
+    paths = host_paths(inputs.host)
     return render(
         "conf/telegraf/client.conf.j2",
         {
@@ -86,9 +86,11 @@ def telegraf_config(inputs: ClientInputs) -> str:
             "writer_user": inputs.writer_user,
             "secret_store": SECRET_STORE,
             "password_reference": PASSWORD_REFERENCE,
-            "tls_ca": f"{TLS_DIR}/ca.crt",
-            "tls_cert": f"{TLS_DIR}/client.crt",
-            "tls_key": f"{TLS_DIR}/client.key",
+            "tls_ca": paths.ca,
+            "tls_cert": paths.cert,
+            "tls_key": paths.key,
+            "password_file": paths.password,
+            "admin_config_dir": ADMIN_CONFIG_DIR,
             "ups_server": inputs.host_config.ups_server,
             "internet": inputs.internet,
         },
