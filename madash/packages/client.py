@@ -19,7 +19,7 @@ from madash.errors import UsageError
 from madash.formats import systemd
 from madash.packages import reread
 from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
-from madash.packages.common import copyright_file, obsolete_dirs
+from madash.packages.common import copyright_file, obsolete_conffiles, obsolete_dirs
 from madash.packages.hostpaths import ADMIN_CONFIG_DIR, ETC, LEGACY_CONFFILES, PACKAGE_PREFIX, host_paths
 from madash.packages.snippets import Snippet, read_snippets
 from madash.packages.telegraf import CREDENTIAL, PASSWORD_REFERENCE, SECRET_STORE, telegraf_config
@@ -74,7 +74,7 @@ class ClientInputs:
     key_pem: bytes = field(repr=False)
     snippets: tuple[Snippet, ...]
     apt: AptIdentity | None = None  # None: the site has no repository URL
-    earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
+    earlier_conffiles: tuple[tuple[str, str], ...] = ()  # what earlier versions shipped, until which (builds.json)
 
     def __repr__(self) -> str:
         return f"ClientInputs(host={self.host!r}, <secrets hidden>)"
@@ -92,7 +92,7 @@ def gather(
     *,
     apt: AptIdentity | None,
     index: Index | None = None,
-    earlier: tuple[str, ...] = (),
+    earlier: tuple[tuple[str, str], ...] = (),
     leaf: Leaf | None = None,
 ) -> ClientInputs:
     """Everything HOST's package is made of; ``index`` saves re-reading pki/index.json per host in a fleet."""
@@ -200,7 +200,7 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     files = _config_files(inputs, features, context)
     shipped = {f.path for f in files}
     # Also what earlier versions shipped and this one does not, such as a snippet the site dropped.
-    obsolete = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
+    obsolete = obsolete_conffiles(OPTIONAL_CONFFILES, inputs.earlier_conffiles, shipped)
     context["obsolete_conffiles"] = obsolete
     dirs = (ADMIN_CONFIG_DIR, paths.snippets)
     context["apt_sources"] = inputs.apt is not None
@@ -228,7 +228,7 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "state_prefix": STATE_PREFIX,
         "legacy_state": LEGACY_STATE,
         "service": "telegraf.service",
-        "obsolete_dirs": obsolete_dirs(obsolete, files, dirs, ETC),
+        "obsolete_dirs": obsolete_dirs([c["path"] for c in obsolete], files, dirs, ETC),
     }
     scripts = assemble(name, concerns, script_context)
     spec = PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=dirs, scripts=scripts)

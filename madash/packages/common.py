@@ -38,6 +38,19 @@ def with_changelog(spec: PackageSpec, version: str, epoch: int, site_name: str) 
     return replace(spec, files=(*spec.files, entry))
 
 
+def obsolete_conffiles(
+    optional: Iterable[str], earlier: Iterable[tuple[str, str]], shipped: set[str]
+) -> list[dict[str, str]]:
+    """The conffiles to remove, each with rm_conffile's prior-version: the last version that shipped it.
+
+    ``optional`` are those some versions may have shipped with no record of it (a site whose
+    builds.json is lost, or older than its conffiles list): no version, so every upgrade tries, and
+    rm_conffile leaves alone a file the installed package does not own.
+    """
+    until = {path: "" for path in optional} | dict(earlier)
+    return [{"path": path, "version": until[path]} for path in sorted(set(until) - shipped)]
+
+
 def obsolete_dirs(obsolete: Iterable[str], files: Iterable[FileEntry], dirs: Iterable[str], under: str) -> list[str]:
     """The directories below ``under`` that only obsolete conffiles were in, deepest first.
 

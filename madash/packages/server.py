@@ -18,7 +18,7 @@ from madash.fsutil import site_lock
 from madash.packages import reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
-from madash.packages.common import copyright_file, obsolete_dirs
+from madash.packages.common import copyright_file, obsolete_conffiles, obsolete_dirs
 from madash.packages.telegraf import input_interval
 from madash.pki import crypto, store
 from madash.pki.index import Kind, load_index
@@ -82,7 +82,7 @@ class ServerInputs:
     crl_pem: bytes
     dashboards: tuple[tuple[str, bytes], ...]
     warnings: tuple[str, ...]
-    earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
+    earlier_conffiles: tuple[tuple[str, str], ...] = ()  # what earlier versions shipped, until which (builds.json)
 
     def __repr__(self) -> str:
         return "ServerInputs(<secrets hidden>)"
@@ -103,7 +103,7 @@ def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> Server
         crl_pem=crl_pem,
         dashboards=read_dashboards(),
         warnings=_check_crl(crl_pem, now),
-        earlier_conffiles=earlier.conffiles if (earlier := load_builds(site).get(PACKAGE)) else (),
+        earlier_conffiles=earlier.last_shipped() if (earlier := load_builds(site).get(PACKAGE)) else (),
     )
 
 
@@ -227,7 +227,7 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     ]
     files = _files(inputs, context)
     shipped = {f.path for f in files if f.conffile}
-    obsolete = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
+    obsolete = obsolete_conffiles(OPTIONAL_CONFFILES, inputs.earlier_conffiles, shipped)
     concerns = ["obsolete-conffiles", "obsolete-dirs"] if obsolete else []
     script_context = {
         **context,
@@ -236,7 +236,7 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "unit_sums": UNIT_SUMS,
         "unit_dir": UNIT_DIR,
         "obsolete_conffiles": obsolete,
-        "obsolete_dirs": obsolete_dirs(obsolete, files, (DASHBOARDS, *PROVISIONING_DIRS), ETC),
+        "obsolete_dirs": obsolete_dirs([c["path"] for c in obsolete], files, (DASHBOARDS, *PROVISIONING_DIRS), ETC),
     }
     scripts = assemble(PACKAGE, [*concerns, "data-dirs", "stunnel-key", "units"], script_context)
     control = {
