@@ -183,11 +183,15 @@ def test_unattended_upgrades_patterns_as_apt_reads_them(tmp_path: Path, shared: 
     by_path = files(client_spec(client_inputs(apt=apt)))
     conf = tmp_path / "51madash"
     conf.write_text(by_path["/etc/apt/apt.conf.d/51madash-unattended-upgrades"])
-    # Only this file: the machine's own apt.conf.d may hold Debian's 50unattended-upgrades and its patterns.
+    # Only this file: the machine's own apt.conf.d (unattended-upgrades' 50unattended-upgrades, once it is
+    # installed) would add its own patterns to the list.
+    (tmp_path / "parts").mkdir()
     isolated = tmp_path / "apt.conf"
-    isolated.write_text(f'Dir::Etc::Parts "{tmp_path / "no-parts"}";\nDir::Etc::Main "{conf}";\n')
-    env = {"PATH": os.environ["PATH"], "APT_CONFIG": str(isolated)}
-    dumped = subprocess.run(["apt-config", "dump"], capture_output=True, text=True, check=True, env=env).stdout
+    isolated.write_text(f'Dir::Etc::Parts "{tmp_path}/parts";\nDir::Etc::main "/dev/null";\n')
+    dumped = subprocess.run(
+        ["apt-config", "-c", str(conf), "dump"],
+        capture_output=True, text=True, check=True, env={**os.environ, "APT_CONFIG": str(isolated)},
+    ).stdout  # fmt: skip
     items = [line for line in dumped.splitlines() if line.startswith("Unattended-Upgrade::Origins-Pattern:: ")]
     expected = ["host-laptop", *(["shared"] if shared else [])]
     assert items == [f'Unattended-Upgrade::Origins-Pattern:: "label=madash,codename={s}";' for s in expected]
