@@ -21,8 +21,10 @@ from madash.errors import MadashError
 from madash.packages import client
 from madash.packages.bake import load_builds
 from madash.packages.hostpaths import host_paths
+from madash.packages.server import GRAFANA_CERT
 from madash.packages.server import PACKAGE as SERVER_PACKAGE
 from madash.packages.server import TLS as SERVER_TLS
+from madash.pki import supplied
 from madash.pki.index import Kind, load_index
 from madash.site.access import site_access
 from madash.site.config import Site
@@ -82,7 +84,7 @@ def _readable_by_others(site: Site) -> list[Finding]:
                 f"chmod {allowed_root:o} {paths.root}",
             )
         )
-    secrets = [paths.secrets, paths.ca_key, paths.server_key, paths.builds]
+    secrets = [paths.secrets, paths.ca_key, paths.server_key, paths.grafana_pem, paths.builds]
     if paths.clients.is_dir():
         secrets += sorted(paths.clients.glob("*.key"))
     if paths.repo_key.is_dir():
@@ -146,6 +148,31 @@ def _expiry(report: status.SiteStatus) -> list[Finding]:
                     host.name,
                     f"host {host.name}'s certificate is {host.status} ({host.not_after})",
                     f"madash-build renew {host.name} && madash-build client {host.name}",
+                )
+            )
+    return found
+
+
+def _grafana_certificate(site: Site, now: dt.datetime) -> list[Finding]:
+    """The admin's certificate for Grafana's port: valid for the site as it is now, and the one baked."""
+    fix = f"obtain a new certificate, then '{supplied.IMPORT}' and 'madash-build server'"
+    try:
+        pair = supplied.load(site, now)
+    except MadashError as exc:
+        return [Finding("grafana-certificate-invalid", "grafana", exc.message, fix)]
+    warnings = pair.warnings if pair else ()
+    found = [Finding("grafana-certificate-expiring", "grafana", warning, fix) for warning in warnings]
+    server = load_builds(site).get(SERVER_PACKAGE)
+    if server is not None:
+        shipped = _shipped(site.paths.dist / deb_filename(SERVER_PACKAGE, server.version), GRAFANA_CERT)
+        if (pair.chain_pem if pair else None) != shipped:
+            what = "imported or replaced" if pair else "removed"
+            found.append(
+                Finding(
+                    "grafana-certificate-not-baked",
+                    "grafana",
+                    f"Grafana's certificate was {what} after {SERVER_PACKAGE} {server.version} was baked",
+                    "madash-build server, then install the new madash-server",
                 )
             )
     return found
@@ -228,4 +255,10 @@ def _repository(site: Site, now: dt.datetime) -> list[Finding]:
 
 def check(site: Site, now: dt.datetime) -> list[Finding]:
     report = status.site_status(site, now)
-    return _readable_by_others(site) + _expiry(report) + _not_baked(site) + _repository(site, now)
+    return (
+        _readable_by_others(site)
+        + _expiry(report)
+        + _grafana_certificate(site, now)
+        + _not_baked(site)
+        + _repository(site, now)
+    )

@@ -28,6 +28,7 @@ FILTERS: dict[str, Callable[[Any], str]] = {
     "telegraf_key": toml.telegraf_key,
     "telegraf_array": toml.telegraf_array,
     "telegraf_secret": toml.telegraf_secret,
+    "telegraf_variable": toml.telegraf_variable,
     "telegraf_int": toml.integer,
     "yaml": yaml.scalar,
     "compose": yaml.compose,

@@ -16,6 +16,9 @@ Each rule is read from Grafana 12.0.2's own code:
   ``byRegexp`` goes through stringToJsRegex, which anchors a pattern that does not start with a slash as
   ``^pattern$``.
 - Units: the ids of @grafana/data 12.0.2's valueFormats/categories (UNIT_IDS).
+- Repeated rows (public/app/features/dashboard-scene/scene/layout-default/RowRepeaterBehavior.ts): one row per
+  value of the variable; a variable with no value still gives one row, with the value "" and the text "All" if
+  the variable has an All option, else "None" (emptyVariablePlaceholderOption).
 """
 
 from __future__ import annotations
@@ -84,6 +87,13 @@ def metric_find_values(series: list[Series]) -> list[str]:
     # whose frame holds only that column).
     values = [row[1] for row in first["values"]]
     return [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+
+
+def repeated_rows(values: list[str], include_all: bool) -> list[tuple[str, str]]:
+    """The rows Grafana 12 draws for a row repeated over a variable with these values: (value, text) each."""
+    if not values:
+        return [("", "All" if include_all else "None")]
+    return [(value, value) for value in values]
 
 
 def js_regex(pattern: str) -> re.Pattern[str]:

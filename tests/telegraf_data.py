@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 __all__ = [
+    "BAKED",
+    "BAKED_RP",
     "DURATION_S",
     "FEATURE_PLUGINS",
     "HOSTS",
@@ -45,7 +47,7 @@ STEPS = DURATION_S // INTERVAL_S
 # What each madash feature makes Telegraf run (conf/telegraf/client.conf.j2 and conf/telegraf/inputs/*.conf.j2);
 # tests/test_dashboards.py checks this against the templates.
 FEATURE_PLUGINS: dict[str, tuple[str, ...]] = {
-    "base": ("cpu", "mem", "swap", "system", "kernel", "processes", "disk", "diskio", "net", "netstat"),
+    "base": ("cpu", "mem", "swap", "system", "kernel", "processes", "disk", "diskio", "net", "netstat", "internal"),
     "smart": ("smart",),
     "sensors": ("sensors",),
     "nvidia": ("nvidia_smi",),
@@ -68,12 +70,20 @@ class Source:
     # Telegraf 1.28-1.34's docker defaults (per device) or 1.35+'s (totals).
     docker_per_device: bool = False
     seed: int = 0
+    # The packages it runs (its madash_package tag): each version from that step of the data set on.
+    versions: tuple[tuple[str, int], ...] = ()
 
 
+OLD, NEW = "20261120.090000", "20261201.120000"
 HOSTS = (
-    Source("ws.example.org", ("smart", "sensors", "nvidia", "docker", "ups", "internet"), seed=1),
-    Source("db-01", ("smart", "docker", "vm"), docker_per_device=True, seed=2),
+    Source("ws.example.org", ("smart", "sensors", "nvidia", "docker", "ups", "internet"), seed=1, versions=((OLD, 0),)),
+    Source("db-01", ("smart", "docker", "vm"), docker_per_device=True, seed=2, versions=((OLD, 0), (NEW, STEPS // 2))),
 )
+# The newest package the server has baked for each host (madash_baked, which ensure-influxdb writes into the
+# madash_forever retention policy): db-01 runs it since its upgrade half-way, ws.example.org has one waiting,
+# old-laptop was baked and never reported.
+BAKED = {"ws.example.org": NEW, "db-01": NEW, "old-laptop": "20261115.080000"}
+BAKED_RP = "madash_forever"
 # The server's connectivity probe (conf/telegraf/probe.conf.j2): the internet inputs only, host "madash-probe".
 PROBE = Source("madash-probe", ("internet",), base=False, seed=3)
 
@@ -100,6 +110,8 @@ class Dataset:
     features: dict[str, set[str]] = field(default_factory=dict)
     start_s: int = 0
     end_s: int = 0
+    # Lines for the BAKED_RP retention policy (madash_baked), written apart from the Telegraf data.
+    baked: list[str] = field(default_factory=list)
 
     def chunks(self, size: int = 5000) -> Iterator[str]:
         for i in range(0, len(self.lines), size):
@@ -139,6 +151,11 @@ class _Writer:
 
     def add(self, measurement: str, tags: dict[str, str], fields: dict[str, FieldValue], time_s: int) -> None:
         all_tags = {**tags, "host": self.source.host}
+        step = (time_s - self.dataset.start_s) // INTERVAL_S
+        running = [version for version, since in self.source.versions if since <= step]
+        if running:
+            # Every client's global tag (conf/telegraf/client.conf.j2); the server's probe has none.
+            all_tags["madash_package"] = f"madash-client-{self.source.host}={running[-1]}"
         schema = self.dataset.schema.setdefault(measurement, MeasurementSchema(self.plugin))
         assert schema.plugin == self.plugin, f"{measurement} written by {schema.plugin} and {self.plugin}"
         schema.tags.update(all_tags)
@@ -906,7 +923,43 @@ def _dns_query(w: _Writer, step: int, t: int) -> None:
             )
 
 
+def _internal(w: _Writer, step: int, t: int) -> None:
+    """inputs.internal with collect_memstats = false, the fields Telegraf 1.32.3 and 1.39.3 both send (checked
+    with --test): counters since Telegraf started, but the buffer's size and limit. ws.example.org's output
+    stalls for ten minutes near the end, filling the buffer and dropping metrics; db-01's smart input fails."""
+    version = {"version": "1.32.3", "go_version": "1.23.4"}
+    stalled = w.source.seed == 1 and STEPS - 80 <= step < STEPS - 20
+    dropped = 0 if w.source.seed != 1 or step < STEPS - 40 else 50 * (min(step, STEPS - 20) - (STEPS - 40))
+    written = 120 * step - (120 * (step - (STEPS - 80)) if stalled else 0)
+    errors = step // 30 if w.source.seed == 2 else 0
+    w.add(
+        "internal_agent",
+        version,
+        {"gather_errors": errors, "metrics_dropped": dropped, "metrics_gathered": 120 * step,
+         "metrics_written": written},
+        t,
+    )  # fmt: skip
+    buffer = 120 * (step - (STEPS - 80)) if stalled else 0
+    w.add(
+        "internal_write",
+        {"output": "influxdb", "version": version["version"]},
+        {"buffer_limit": 10_000, "buffer_size": min(buffer, 10_000), "errors": step // 10 if stalled else 0,
+         "metrics_added": 120 * step, "metrics_dropped": dropped, "metrics_filtered": 0,
+         "metrics_written": written, "write_time_ns": 2_000_000 + 10_000 * (step % 7)},
+        t,
+    )  # fmt: skip
+    for plugin in ("cpu", "disk", *(("smart",) if "smart" in w.source.features else ())):
+        w.add(
+            "internal_gather",
+            {"input": plugin, "version": version["version"]},
+            {"errors": errors if plugin == "smart" else 0,
+             "gather_time_ns": 1_000_000 * (3 if plugin == "smart" else 1), "metrics_gathered": 10 * step},
+            t,
+        )  # fmt: skip
+
+
 PLUGINS: dict[str, Callable[[_Writer, int, int], None]] = {
+    "internal": _internal,
     "cpu": _cpu,
     "mem": _mem,
     "swap": _swap,
@@ -938,4 +991,14 @@ def generate(end_s: int, sources: tuple[Source, ...] = (*HOSTS, PROBE)) -> Datas
                 writer = _Writer(dataset, source, feature, plugin)
                 for step in range(STEPS):
                     PLUGINS[plugin](writer, step, dataset.start_s + step * INTERVAL_S)
+    # Written by ensure-influxdb at the server's start, each at the time of its bake (a day before the data).
+    schema = dataset.schema.setdefault("madash_baked", MeasurementSchema("madash"))
+    schema.tags |= {"host", "madash_package"}
+    schema.fields["version"] = "string"
+    dataset.features.setdefault("server", set()).add("madash_baked")
+    for host, version in sorted(BAKED.items()):
+        package = _escape_key(f"madash-client-{host}={version}")
+        dataset.baked.append(
+            f'madash_baked,host={host},madash_package={package} version="{version}" {(end_s - 86400) * 10**9}'
+        )
     return dataset

@@ -27,6 +27,7 @@ from madash.deb.reader import read_deb
 from tests.servers import ServerError
 
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
+VERSION_DROPIN = "/lib/systemd/system/telegraf.service.d/madash-version.conf"
 ETC = "/etc/madash"
 # Telegraf's log lines: "2026-12-02T12:24:35Z E! [inputs.docker] Error in plugin: ...".
 LEVEL = re.compile(r"^\S+ ([EWID])! (.*)$")
@@ -72,6 +73,8 @@ def install_host(deb: Path, name: str, root: Path) -> HostFiles:
         target.write_bytes(data)
         target.chmod(member.mode & 0o777)
     dropin = moved((contents.members[DROPIN].data or b"").decode())
+    # The version drop-in's Environment= (one plain NAME=VALUE word, as client.version_dropin writes it).
+    dropin += "\n" + (contents.members[VERSION_DROPIN].data or b"").decode()
     argv: list[str] = []
     env: dict[str, str] = {}
     for line in dropin.splitlines():
@@ -79,6 +82,9 @@ def install_host(deb: Path, name: str, root: Path) -> HostFiles:
         if key == "ExecStart" and value:
             assert not argv, f"two ExecStart lines:\n{dropin}"
             argv = value.split()
+        elif key == "Environment":
+            variable, _, setting = value.partition("=")
+            env[variable] = setting
         elif key == "EnvironmentFile":
             env_file = Path(value.removeprefix("-"))
             if env_file.exists() or not value.startswith("-"):

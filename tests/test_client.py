@@ -57,6 +57,7 @@ def test_package_layout_modes_and_conffiles(laptop: tuple[Site, bake.BakeResult]
         "/var/lib/madash-client-laptop/tls/client.key": ("0o600", "root", "root"),
         "/etc/sudoers.d/madash-telegraf": ("0o440", "root", "root"),
         "/lib/systemd/system/telegraf.service.d/madash.conf": ("0o644", "root", "root"),
+        "/lib/systemd/system/telegraf.service.d/madash-version.conf": ("0o644", "root", "root"),
         "/usr/share/doc/madash-client-laptop/changelog.gz": ("0o644", "root", "root"),
         "/usr/share/doc/madash-client-laptop/copyright": ("0o644", "root", "root"),
         "/usr/share/lintian/overrides/madash-client-laptop": ("0o644", "root", "root"),
@@ -171,6 +172,27 @@ def test_same_inputs_same_bytes_changes_higher_version(site_dir: Path) -> None:
         assert subprocess.run(["dpkg", "--compare-versions", higher, "gt", lower], check=False).returncode == 0, (
             versions
         )
+
+
+def test_telegraf_tags_metrics_with_the_package_version(site_dir: Path) -> None:
+    """The version drop-in names the very package it ships in; telegraf.conf stays the same."""
+
+    def files(result: bake.BakeResult) -> tuple[str, str]:
+        members = read_deb(result.path).members
+        dropin = members["/lib/systemd/system/telegraf.service.d/madash-version.conf"].data or b""
+        return dropin.decode(), (members["/usr/share/madash-client-laptop/telegraf.conf"].data or b"").decode()
+
+    first = bake_host(site_dir, "laptop", "smart")
+    second = bake_host(site_dir, "laptop", "smart", "sensors", now=NOW + dt.timedelta(hours=1))
+    assert first.version != second.version
+    for result in (first, second):
+        dropin, config = files(result)
+        assignments = [line for line in dropin.splitlines() if not line.startswith("#")]
+        assert assignments == ["[Service]", f"Environment=MADASH_PACKAGE=madash-client-laptop={result.version}"]
+        assert '  madash_package = "${MADASH_PACKAGE}"' in config.splitlines()
+    third = bake_host(site_dir, "laptop", "smart", now=NOW + dt.timedelta(hours=2))
+    assert files(third)[1] == files(first)[1], "the configuration changes with the features only"
+    assert third.version not in (first.version, second.version)
 
 
 def test_toolkit_version_change_gives_higher_version(site_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

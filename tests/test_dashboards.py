@@ -35,9 +35,9 @@ from typing import Any
 import pytest
 
 from madash.site.features import FEATURES
-from tests.grafana_model import metric_find_values
+from tests.grafana_model import metric_find_values, repeated_rows
 from tests.servers import Influxd
-from tests.telegraf_data import DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
+from tests.telegraf_data import BAKED_RP, DURATION_S, FEATURE_PLUGINS, HOSTS, PROBE, Dataset, generate
 
 pytestmark = pytest.mark.network
 
@@ -52,8 +52,15 @@ UIDS = {
     "internet.json": "madash-internet",
     "smart.json": "madash-smart",
 }
-PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "state-timeline", "text", "row"}
-NO_QUERY_TYPES = {"row", "text"}
+PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "state-timeline", "text", "row", "alertlist"}
+NO_QUERY_TYPES = {"row", "text", "alertlist"}
+# Grafana 12's alert list (public/app/plugins/panel/alertlist/panelcfg.cue, UnifiedAlertListOptions): the options it
+# reads; Grafana ignores any other key silently.
+ALERTLIST_OPTIONS = {
+    "maxItems", "sortOrder", "dashboardAlerts", "groupMode", "groupBy", "alertName", "showInstances", "stateFilter",
+    "folder", "alertInstanceLabelFilter", "datasource", "viewMode",
+}  # fmt: skip
+ALERTLIST_STATES = {"firing", "pending", "noData", "normal", "error", "recovering"}
 DASHBOARD_WIDTH_PX = 1600  # a common screen; only the interval depends on it
 
 Json = dict[str, Any]
@@ -107,6 +114,13 @@ def test_dashboard_structure(name: str) -> None:
         assert all(isinstance(grid[k], int) for k in ("h", "w", "x", "y")), where
         assert grid["w"] > 0 and grid["h"] > 0 and grid["x"] >= 0 and grid["y"] >= 0, where
         assert grid["x"] + grid["w"] <= 24, f"{where}: wider than the grid"
+        if panel["type"] == "alertlist":
+            # Grafana's own alert state: no data source, no query.
+            options = panel["options"]
+            assert "datasource" not in panel and "targets" not in panel, where
+            assert set(options) <= ALERTLIST_OPTIONS and set(options["stateFilter"]) <= ALERTLIST_STATES, where
+            assert options["groupMode"] == "custom" and options["viewMode"] in ("list", "stat"), where
+            continue
         assert panel.get("datasource") == DATASOURCE, f"{where}: datasource {panel.get('datasource')}"
         if panel["type"] in NO_QUERY_TYPES:
             continue
@@ -223,7 +237,10 @@ def test_host_dashboard_shows_one_host_and_each_feature_in_its_own_collapsed_row
     [variable] = [v for v in variables(host) if v["name"] == "host"]
     assert not variable["multi"] and not variable["includeAll"]
     rows = [p for p in host["panels"] if p["type"] == "row"]
-    assert not any(r.get("repeat") for r in rows), "no panels repeated per host"
+    # Only the feature rows repeat, each over its own host-or-nothing variable: never a row per host.
+    repeats = {r["title"]: r.get("repeat") for r in rows if r.get("repeat")}
+    assert repeats and all(re.search(r"\(\w+ feature\)", title) for title in repeats)
+    assert all(v["name"] != "host" for v in variables(host) if v["name"] in repeats.values())
     assert not rows[0]["collapsed"] and all(r["collapsed"] for r in rows[1:])
     # Only the open row queries when the dashboard loads: 9 panels, not 37 per host.
     assert len([p for p in host["panels"] if p["type"] != "row"]) <= 10
@@ -314,6 +331,8 @@ def uses(query: str) -> Uses:
         following = tokens[index + 1].text if index + 1 < len(tokens) else ""
         if token.kind == "ident":
             name = unquote(token.text)
+            if in_from and following == ".":
+                continue  # a retention policy: "policy"."measurement"
             if previous == "as":
                 result.aliases.add(name)
             elif in_from:
@@ -321,7 +340,7 @@ def uses(query: str) -> Uses:
             else:
                 result.identifiers.add(name)
             continue
-        if token.kind == "op" and token.text == "," and in_from:
+        if token.kind == "op" and token.text in (",", ".") and in_from:
             continue
         if token.kind == "regex" and in_from:
             result.problems.append("a regex measurement: name measurements so that they can be checked")
@@ -390,12 +409,19 @@ def dataset() -> Dataset:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, dataset: Dataset) -> Iterator[Store]:
     with Influxd(tmp_path_factory.mktemp("influx-dashboards"), auth=False) as influx:
-        influx.query(f"CREATE DATABASE {DATABASE}")
         started = time.monotonic()
-        for chunk in dataset.chunks():
-            status = influx.write(chunk, db=DATABASE, user=None, password=None)
-            assert status == 204, f"influxd refused the data set ({status})"
+        write_dataset(influx, dataset)
         yield Store(influx, dataset, time.monotonic() - started)
+
+
+def write_dataset(influx: Influxd, dataset: Dataset, extra: tuple[str, ...] = ()) -> None:
+    """The database and its policies as ensure-influxdb makes them, the Telegraf data and the baked list."""
+    influx.query(f"CREATE DATABASE {DATABASE}")
+    influx.query(f'CREATE RETENTION POLICY "{BAKED_RP}" ON "{DATABASE}" DURATION INF REPLICATION 1')
+    for chunk in [*dataset.chunks(), *extra]:
+        status = influx.write(chunk, db=DATABASE, user=None, password=None)
+        assert status == 204, f"influxd refused the data set ({status})"
+    assert influx.write("\n".join(dataset.baked) + "\n", db=DATABASE, user=None, password=None, rp=BAKED_RP) == 204
 
 
 # --- Grafana's substitution -------------------------------------------------------------------------------------
@@ -523,7 +549,8 @@ def variable_options(
 
 
 def single_variables(dashboard: Json) -> list[str]:
-    return [v["name"] for v in variables(dashboard) if v["type"] == "query" and not v["multi"]]
+    # A hidden one (a feature row's) follows from the host: it is not chosen.
+    return [v["name"] for v in variables(dashboard) if v["type"] == "query" and not v["multi"] and not v.get("hide")]
 
 
 def panel_contexts(
@@ -541,9 +568,13 @@ def panel_contexts(
     if repeat is None:
         return chosen
     result: list[tuple[str, Options]] = []
+    [variable] = [v for v in variables(dashboard) if v["name"] == repeat]
     for label, values in chosen:
         prefix = "" if label == "all" else f"{label}, "
-        result += [(f"{prefix}{repeat}={v}", values | {repeat: v}) for v in values[repeat]]
+        value = values[repeat]
+        found = value if isinstance(value, list) else [value] if value else []
+        rows = repeated_rows(found, variable["includeAll"])
+        result += [(f"{prefix}{repeat}={v}", values | {repeat: v}) for v, _ in rows]
     return result
 
 
@@ -599,8 +630,10 @@ def test_every_query_returns_data(store: Store, name: str) -> None:
     invisible: list[str] = []
     for time_range in ranges(store.dataset):
         options = variable_options(store, dashboard, time_range)
+        # A feature row's variable is empty for a host without the feature: that is what it tells.
+        repeated = {p["repeat"] for p in panels(dashboard) if p.get("repeat")} - {"device"}
         for variable, found in options.items():
-            assert found, f"{name}: variable {variable} has no values"
+            assert found or variable in repeated, f"{name}: variable {variable} has no values"
         contexts_of = {
             repeat: panel_contexts(store, dashboard, time_range, repeat)
             for repeat in set(panel_rows(dashboard).values())
@@ -695,13 +728,43 @@ def test_device_rows_show_each_device(store: Store) -> None:
     assert seen == {"db-01": ["sda"], "ws.example.org": ["nvme0", "sda"]}
 
 
+def test_feature_rows_say_whether_the_host_has_the_feature(store: Store) -> None:
+    """Each feature row repeats over a variable that holds the host only when the feature's measurement has data
+    for it in the time range: Grafana then draws the row titled with the host, or (no value) once, titled "None",
+    whose panels find nothing."""
+    dashboard = DASHBOARDS["host.json"]
+    [time_range, _] = ranges(store.dataset)
+    rows = [p for p in dashboard["panels"] if p["type"] == "row" and p.get("repeat")]
+    shown: dict[str, list[str]] = {}
+    for host in sorted(s.host for s in HOSTS):
+        options = variable_options(store, dashboard, time_range, {"host": host})
+        for row in rows:
+            variable = next(v for v in variables(dashboard) if v["name"] == row["repeat"])
+            value = options[row["repeat"]]
+            for _, text in repeated_rows([value] if isinstance(value, str) and value else [], variable["includeAll"]):
+                shown.setdefault(host, []).append(interpolate(row["title"], {row["repeat"]: text}).replace("\\", ""))
+    assert shown == {
+        "db-01": ["GPU (nvidia feature) on None", "Docker (docker feature) on db-01", "UPS (ups feature) on None",
+                  "Sensors (sensors feature) on None"],
+        "ws.example.org": ["GPU (nvidia feature) on ws.example.org", "Docker (docker feature) on ws.example.org",
+                           "UPS (ups feature) on ws.example.org", "Sensors (sensors feature) on ws.example.org"],
+    }  # fmt: skip
+
+
 def test_variables_list_the_generated_hosts(store: Store) -> None:
     [time_range, _] = ranges(store.dataset)
     assert variable_options(store, DASHBOARDS["fleet.json"], time_range) == {
         "silent": "1d",
         "host": sorted(s.host for s in HOSTS),
+        # What each host ran last: db-01 its upgrade, ws.example.org the older package.
+        "running": ["madash-client-db-01=20261201.120000", "madash-client-ws.example.org=20261120.090000"],
     }
-    assert variable_options(store, DASHBOARDS["host.json"], time_range) == {"silent": "1d", "host": "db-01"}
+    assert variable_options(store, DASHBOARDS["host.json"], time_range) == {
+        "silent": "1d",
+        "host": "db-01",
+        # The feature rows' variables: db-01 has docker only.
+        **{"gpu_host": "", "docker_host": "db-01", "ups_host": "", "sensors_host": ""},
+    }
     assert all_options(store, DASHBOARDS["host.json"], time_range, "host") == sorted(s.host for s in HOSTS)
     # One variable per probe kind: a query over several measurements would keep only the first one's hosts.
     probes = sorted(s.host for s in (*HOSTS, PROBE) if "internet" in s.features)
@@ -748,9 +811,7 @@ def test_data_set_matches_the_telegraf_templates(dataset: Dataset) -> None:
     for feature, plugins in FEATURE_PLUGINS.items():
         template = inputs / f"{feature}.conf.j2"
         text = template.read_text() if template.exists() else ""
-        # inputs.internal (Telegraf's own health: buffer, drops) is in the base template but not yet in the
-        # data set nor on a dashboard.
-        found = tuple(p for p in re.findall(r"^\[\[inputs\.(\w+)\]\]", text, re.M) if p != "internal")
+        found = tuple(re.findall(r"^\[\[inputs\.(\w+)\]\]", text, re.M))
         assert found == plugins, feature
     base = (inputs / "base.conf.j2").read_text()
     assert re.search(r"report_active = true", base), "usage_active needs cpu report_active"

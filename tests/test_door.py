@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from madash import cli
 from madash.apt.identity import identity as apt_identity
 from madash.bootstrap import init_site
 from madash.deb.reader import DebContents, read_deb
@@ -32,6 +33,7 @@ from madash.pki import store as certstore
 from madash.site.config import Site, load_site
 from tests.conftest import NOW
 from tests.servers import Influxd, PlainHttpServer, Stunnel, TLSRefused, free_port, https_request
+from tests.test_grafana_cert import PublicCA
 
 pytestmark = pytest.mark.network
 TLS = "/etc/madash-server/tls"
@@ -47,14 +49,18 @@ class Door:
     door_port: int
     grafana_port: int
     env: dict[str, str]
+    ports: dict[int, int]  # the package's ports to the test's own
 
     def install_server_package(self) -> None:
         """What dpkg does with a new server package's TLS files, then what its postinst does: reload."""
         contents = bake_server(self.site)
-        for name in ("server.crt", "server.key", "ca.crt", "crl.pem"):
-            member = contents.members[f"{TLS}/{name}"]
-            (self.work / "tls" / name).write_bytes(member.data or b"")
-        (self.work / "tls" / "server.key").chmod(0o600)
+        for name in ("server.crt", "server.key", "ca.crt", "crl.pem", "grafana.crt", "grafana.key"):
+            found = contents.members.get(f"{TLS}/{name}")
+            if found is not None:
+                (self.work / "tls" / name).write_bytes(found.data or b"")
+                (self.work / "tls" / name).chmod(found.mode)
+        conf = member(contents, "/etc/madash-server/stunnel.conf").decode()
+        (self.work / "stunnel.conf").write_text(rewrite_stunnel_conf(conf, self.work, self.ports))
         self.stunnel.reload()
 
 
@@ -133,20 +139,15 @@ def door(tmp_path: Path) -> Iterator[Door]:
         door_port, grafana_port = free_port(), free_port()
         config = site.config.server
         conf = work / "stunnel.conf"
-        conf.write_text(
-            rewrite_stunnel_conf(
-                member(contents, "/etc/madash-server/stunnel.conf").decode(),
-                work,
-                {
-                    config.door_port: door_port,
-                    config.grafana_port: grafana_port,
-                    config.influxdb_local_port: influx.port,
-                    config.grafana_local_port: grafana.port,
-                },
-            )
-        )
+        ports = {
+            config.door_port: door_port,
+            config.grafana_port: grafana_port,
+            config.influxdb_local_port: influx.port,
+            config.grafana_local_port: grafana.port,
+        }
+        conf.write_text(rewrite_stunnel_conf(member(contents, "/etc/madash-server/stunnel.conf").decode(), work, ports))
         with Stunnel(conf, ports=[door_port, grafana_port]) as stunnel:
-            yield Door(site, work, influx, stunnel, grafana, door_port, grafana_port, env)
+            yield Door(site, work, influx, stunnel, grafana, door_port, grafana_port, env, ports)
 
 
 def write(door: Door, client: Client | None, lines: str, auth: tuple[str, str], *, cert: Path | None = None,
@@ -244,6 +245,31 @@ def test_grafana_answers_tls_with_the_server_certificate(door: Door) -> None:
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
     server_pem = (door.site.paths.pki / "server.crt").read_bytes()
     assert presented == ssl.PEM_cert_to_DER_cert(server_pem.decode())
+
+
+def test_grafana_presents_the_admins_certificate_and_the_door_keeps_the_sites(door: Door, tmp_path: Path) -> None:
+    """The real stunnel with a pair from a stand-in public CA (issue 18): browsers that trust that CA's root
+    see no warning on Grafana's port, while hosts still reach the door with the site's own certificate."""
+    public = PublicCA.make()
+    cert, key = public.files(tmp_path / "le", ("127.0.0.1",))
+    pki_root = tmp_path / "public-root.pem"
+    pki_root.write_bytes(pki.cert_pem(public.root))
+    assert cli.main(["--site", str(door.site.paths.root), "grafana-cert", str(cert), str(key)]) == 0
+    door.install_server_package()
+    context = ssl.create_default_context(cafile=str(pki_root))
+    with (
+        socket.create_connection(("127.0.0.1", door.grafana_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        leaf = cert.read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+        assert tls.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(leaf)
+    status, body = https_request(f"https://127.0.0.1:{door.grafana_port}/api/health", ca=pki_root, cert=None, key=None)
+    assert status == 200 and b"grafana stand-in" in body
+    # The site CA does not vouch for Grafana's port any more; the door is unchanged.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        https_request(f"https://127.0.0.1:{door.grafana_port}/", ca=door.work / "tls" / "ca.crt", cert=None, key=None)
+    laptop = client_from_package(door.site, "laptop", tmp_path / "laptop")
+    assert write(door, laptop, telegraf_batch("laptop", 1, time.time_ns()), laptop.writer) == 204
 
 
 # --- The door's TLS (issue 11): TLS 1.2 only with ECDHE and an AEAD cipher, TLS 1.3 with stunnel's defaults. ---

@@ -415,12 +415,14 @@ def test_systemd_rendered_units_read_back() -> None:
         "env_file": "/etc/madash-server/madash.env",
         "influxdb_port": 8086,
         "data_dir": "/var/lib/madash",
+        "baked": "/usr/share/madash-server/baked.json",
     }
     service = systemd.parse(render("debian/server/madash-ensure-influxdb.service.j2", context))["Service"]
     start = dict(service)["ExecStart"]
     assert systemd.command(start) == [
         "/usr/libexec/madash-server/ensure-influxdb", "--env-file", "/etc/madash-server/madash.env",
-        "--url", "http://127.0.0.1:8086", "--state", "/var/lib/madash/ensure-influxdb.state", "--wait", "120",
+        "--url", "http://127.0.0.1:8086", "--state", "/var/lib/madash/ensure-influxdb.state",
+        "--baked", "/usr/share/madash-server/baked.json", "--wait", "120",
     ]  # fmt: skip
 
 

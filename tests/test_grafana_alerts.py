@@ -138,9 +138,15 @@ def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
 
 def evaluate(influx: Influxd, rule: dict[str, Any]) -> set[str]:
     """The label sets (tag values) for which Grafana would fire the rule."""
-    query, _, threshold = rule["data"]
-    [result] = influx.query(query["model"]["query"], db=DATABASE)["results"]
+    [result] = influx.query(rule["data"][0]["model"]["query"], db=DATABASE)["results"]
+    return evaluate_answer(result, rule)
+
+
+def evaluate_answer(result: dict[str, Any], rule: dict[str, Any]) -> set[str]:
+    """What Grafana does with the rule's InfluxQL answer: reduce each series to its last non-null value, then
+    the threshold; the label sets (tag values) that fire."""
     assert "error" not in result, result
+    threshold = rule["data"][2]
     [condition] = threshold["model"]["conditions"]
     kind, [limit] = condition["evaluator"]["type"], condition["evaluator"]["params"]
     firing: set[str] = set()

@@ -81,7 +81,7 @@ def test_client_files_read_back() -> None:
     spec = client_spec(client_inputs())
     by_path = files(spec)
     config = toml.parse(by_path["/usr/share/madash-client-laptop/telegraf.conf"])
-    assert config["global_tags"] == {"rack": "r1", "room": 'office "A"'}
+    assert config["global_tags"] == {"rack": "r1", "room": 'office "A"', "madash_package": "${MADASH_PACKAGE}"}
     assert config["outputs"]["influxdb"][0]["password"] == "@{madash:influxdb_password}"
     assert config["secretstores"]["docker"] == [{"id": "madash", "path": "${CREDENTIALS_DIRECTORY}"}]
     assert by_path["/var/lib/madash-client-laptop/influxdb-password"] == "pw-AbC_123"
@@ -150,7 +150,10 @@ def test_toml_escapes_rather_than_refuses() -> None:
     inputs = client_inputs(writer_user=user, host_config=HostSection(features=(Feature.SMART,), tags=tags))
     config = toml.parse(files(client_spec(inputs))["/usr/share/madash-client-laptop/telegraf.conf"])
     assert "exec" not in config["inputs"]
-    assert config["outputs"]["influxdb"][0]["username"] == user and config["global_tags"] == {key: "x"}
+    assert config["outputs"]["influxdb"][0]["username"] == user and config["global_tags"] == {
+        key: "x",
+        "madash_package": "${MADASH_PACKAGE}",
+    }
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,8 @@ def naive_filters(*formats: str) -> Iterator[None]:
     env = render._environment()
     saved = dict(env.filters)
     for name in list(env.filters):
-        if name.startswith(formats) and not name.endswith(("array", "words")):
+        # A variable name is no value from the site: the filter that spells "${NAME}" stays.
+        if name.startswith(formats) and not name.endswith(("array", "words", "variable")):
             env.filters[name] = (lambda quoted: lambda value: f'"{value}"' if quoted else str(value))(
                 name.startswith(("toml", "telegraf", "yaml", "compose", "aptconf"))
             )

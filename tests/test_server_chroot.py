@@ -14,9 +14,11 @@ import pytest
 
 from madash.packages import bake, server
 from madash.pki import store as certstore
+from madash.pki import supplied
 from madash.site.config import load_site
 from tests.conftest import NOW
 from tests.standin.docker import build_standin_docker
+from tests.test_grafana_cert import PublicCA
 
 if TYPE_CHECKING:
     from tests.chroot import Chroot
@@ -66,8 +68,14 @@ def test_install_upgrade_remove_purge(chroot: Chroot, site_dir: Path, tmp_path: 
     config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
     certstore.issue_host(load_site(site_dir), "laptop", lambda: None, NOW)
     certstore.revoke_host(load_site(site_dir), "laptop", lambda: None, NOW)
+    # An admin's certificate for Grafana's port arrives with the upgrade: its key too is stunnel4's only.
+    cert, key_file = PublicCA.make().files(tmp_path / "le", ("monitor.example.org",))
+    supplied.import_pair(load_site(site_dir), cert, key_file, NOW)
     upgrade = bake_server(site_dir)
     chroot.run(["dpkg", "-i", chroot.copy_in(upgrade)])
+    grafana_key = chroot.stat(server.GRAFANA_KEY)
+    assert (oct(grafana_key.mode), grafana_key.owner) == ("0o600", "stunnel4")
+    assert chroot.run(["runuser", "-u", "nobody", "--", "cat", server.GRAFANA_KEY], check=False).returncode != 0
     assert chroot.read_text("/etc/madash-server/tls/crl.pem") == (site_dir / "pki" / "crl.pem").read_text()
     assert chroot.read_text("/var/lib/madash/influxdb/marker") == "metrics\n"
     assert not chroot.exists(PROBE_CONF) and not chroot.exists(PROBE_CONF + ".dpkg-bak")

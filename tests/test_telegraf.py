@@ -172,7 +172,8 @@ def test_interval_tags_and_ups_server() -> None:
         telegraf_config(inputs_for(("ups",), interval="1m", tags=tags, ups_server="tcp://192.0.2.7:3551"))
     )
     assert config["agent"]["interval"] == "1m"
-    assert config["global_tags"] == {"rack": "r1", "room": 'office "A"'}
+    # The package tag comes from the version drop-in's environment (client.version_dropin).
+    assert config["global_tags"] == {"rack": "r1", "room": 'office "A"', "madash_package": "${MADASH_PACKAGE}"}
     assert config["inputs"]["apcupsd"][0]["servers"] == ["tcp://192.0.2.7:3551"]
 
 

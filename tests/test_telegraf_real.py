@@ -246,6 +246,24 @@ def test_once_gathers_and_writes_through_the_door(
     assert expected <= result.measurements, f"missing in InfluxDB: {sorted(expected - result.measurements)}"
 
 
+@pytest.mark.parametrize(("config", "version"), CASES)
+def test_every_metric_names_the_package_it_comes_from(
+    stack: Stack, once_results: dict[tuple[str, str], OnceResult], config: str, version: str
+) -> None:
+    """The madash_package tag, from the version drop-in's environment, on every measurement the host sent."""
+    host = stack.hosts[(config, version)]
+    package = host.env["MADASH_PACKAGE"]
+    assert package.startswith(f"madash-client-{host.name}=")
+    for measurement in sorted(once_results[(config, version)].measurements):
+        answer = stack.influx.query(
+            f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "madash_package" WHERE "host" = \'{host.name}\'',
+            *stack.reader,
+            db="telegraf",
+        )
+        values = [row[1] for series in answer["results"][0].get("series", []) for row in series["values"]]
+        assert values == [package], measurement
+
+
 @dataclass(frozen=True)
 class DaemonResult:
     alive: bool

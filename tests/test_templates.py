@@ -21,7 +21,15 @@ from madash.resources import data_root
 TOML = {"toml", "toml_key", "toml_array", "toml_comment"}
 # Telegraf's configurations: its own filters refuse "$" Telegraf could expand; comments
 # are stripped before Telegraf substitutes anything, so TOML's comment filter suffices.
-TELEGRAF = {"telegraf", "telegraf_key", "telegraf_array", "telegraf_secret", "telegraf_int", "toml_comment"}
+TELEGRAF = {
+    "telegraf",
+    "telegraf_key",
+    "telegraf_array",
+    "telegraf_secret",
+    "telegraf_variable",
+    "telegraf_int",
+    "toml_comment",
+}
 COMPOSE = {"compose", "yaml_comment"}
 GRAFANA = {"grafana", "yaml_comment"}
 STUNNEL = {"stunnel", "stunnel_section", "stunnel_comment"}
@@ -53,6 +61,7 @@ FORMATS: list[tuple[str, set[str]]] = [
     ("debian/server/grafana-admin.sh.j2", SHELL),
     ("debian/*/*.service.j2", SYSTEMD),
     ("debian/client/telegraf-dropin.conf.j2", SYSTEMD),
+    ("debian/client/telegraf-version.conf.j2", SYSTEMD),
     ("debian/*/*.env.j2", ENV),
     ("debian/*/lintian-overrides.j2", LINTIAN),
 ]

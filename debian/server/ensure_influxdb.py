@@ -57,6 +57,13 @@ MAX_RETENTION_SECONDS = (2**63 - 1) // 10**9
 # business in names or passwords.
 CONTROL_CATEGORIES = ("Cc", "Zl", "Zp")
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# madash_baked: each host's newest package as madash-server's baked.json lists it, for the Fleet dashboard.
+# In a retention policy of its own that never expires (a host baked months ago still has a newest version),
+# each point at the time of its bake, so that writing it again at every start changes nothing.
+BAKED_RP = "madash_forever"
+BAKED_MEASUREMENT = "madash_baked"
+HOST_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+VERSION_RE = re.compile(r"[0-9][0-9.]{0,63}")
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
 
@@ -230,9 +237,11 @@ class Influx:
         except (OSError, urllib.error.URLError):
             return False
 
-    def query(self, q: str, auth: tuple[str, str] | None, shown: str | None = None) -> list[dict[str, object]]:
-        """Run one statement; ``shown`` stands for it in error messages when it carries a password."""
-        body = urllib.parse.urlencode({"q": q}).encode()
+    def query(
+        self, q: str, auth: tuple[str, str] | None, shown: str | None = None, db: str | None = None
+    ) -> list[dict[str, object]]:
+        """Run one statement (in ``db``); ``shown`` stands for it in error messages when it carries a password."""
+        body = urllib.parse.urlencode({"q": q, **({"db": db} if db is not None else {})}).encode()
         request = urllib.request.Request(f"{self.url}/query", data=body, method="POST")  # noqa: S310
         if auth:
             # A header, not URL parameters: URLs end up in logs.
@@ -262,6 +271,18 @@ class Influx:
             for series in result.get("series", []) or []:  # type: ignore[attr-defined]
                 found.extend(series.get("values", []) or [])
         return found
+
+    def write(self, params: str, body: bytes, auth: tuple[str, str]) -> None:
+        request = urllib.request.Request(f"{self.url}/write?{params}", data=body, method="POST")  # noqa: S310
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                if response.status != 204:
+                    raise EnsureError(f"InfluxDB answered {response.status} to a write")
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace").strip()
+            raise EnsureError(f"InfluxDB refused a write ({exc.code}): {text}") from None
 
     def works(self, auth: tuple[str, str]) -> bool:
         try:
@@ -366,22 +387,90 @@ def ensure_retention(influx: Influx, admin: tuple[str, str], settings: Settings,
         changes.append(f"set retention policy {RP_NAME} to {retention.text}")
 
 
+@dataclass(frozen=True)
+class Baked:
+    host: str
+    version: str
+    epoch: int
+
+    @property
+    def package(self) -> str:
+        return f"madash-client-{self.host}={self.version}"
+
+    def line(self) -> str:
+        # Line protocol: host names and versions (checked in read_baked) need no escape but the "=" of the
+        # package's tag value; the version is a string field, in quotes.
+        package = self.package.replace("=", "\\=")
+        return f'{BAKED_MEASUREMENT},host={self.host},madash_package={package} version="{self.version}" {self.epoch}'
+
+
+def read_baked(path: Path) -> list[Baked]:
+    """baked.json: {"hosts": [{"host", "version", "package", "baked"}, ...]}, every value checked."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path} is not JSON: {exc}") from None
+    entries = document.get("hosts") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or set(document) != {"hosts"}:
+        raise ConfigError(f"{path} holds no list of hosts")
+    found: list[Baked] = []
+    for entry in entries:
+        ok = isinstance(entry, dict) and set(entry) == {"host", "version", "package", "baked"}
+        host, version, epoch = (entry.get(k) for k in ("host", "version", "baked")) if ok else (None, None, None)
+        ok = ok and isinstance(host, str) and HOST_RE.fullmatch(host) is not None and len(host) <= 253
+        ok = ok and isinstance(version, str) and VERSION_RE.fullmatch(version) is not None
+        ok = ok and isinstance(epoch, int) and not isinstance(epoch, bool) and 0 < epoch < 2**33
+        if not ok or entry["package"] != f"madash-client-{host}={version}":
+            raise ConfigError(f"{path}: {entry!r} is not a host, its version and when it was baked")
+        found.append(Baked(str(host), str(version), int(str(epoch))))
+    if len({b.host for b in found}) != len(found):
+        raise ConfigError(f"{path} names a host twice")
+    return found
+
+
+def ensure_baked(influx: Influx, admin: tuple[str, str], db: str, baked: list[Baked], changes: list[str]) -> None:
+    """madash_baked holds each listed host's newest package, and no host the list has dropped."""
+    policies = {str(r[0]) for r in influx.rows(f"SHOW RETENTION POLICIES ON {ident(db)}", admin)}
+    if BAKED_RP not in policies:
+        influx.query(f"CREATE RETENTION POLICY {ident(BAKED_RP)} ON {ident(db)} DURATION INF REPLICATION 1", admin)
+        changes.append(f"created retention policy {BAKED_RP} (kept for ever)")
+    source = f"{ident(BAKED_RP)}.{ident(BAKED_MEASUREMENT)}"
+    newest: dict[str, tuple[object, object]] = {}
+    # Only the script's own names, quoted: nothing from a file reaches this query.
+    newest_query = f'SELECT last("version"), "madash_package" FROM {source} GROUP BY "host"'  # noqa: S608
+    for result in influx.query(newest_query, admin, db=db):
+        for series in result.get("series", []) or []:  # type: ignore[attr-defined]
+            newest[series["tags"]["host"]] = tuple(series["values"][-1][1:3])
+    wanted = [b for b in baked if newest.get(b.host) != (b.version, b.package)]
+    if wanted:
+        params = urllib.parse.urlencode({"db": db, "rp": BAKED_RP, "precision": "s"})
+        influx.write(params, "\n".join(b.line() for b in wanted).encode(), admin)
+        changes += [f"recorded {b.package} as the newest package baked for {b.host}" for b in wanted]
+    for host in sorted(set(newest) - {b.host for b in baked}):
+        influx.query(f'DROP SERIES FROM {ident(BAKED_MEASUREMENT)} WHERE "host" = {literal(host)}', admin, db=db)
+        changes.append(f"forgot {host}, which the server package no longer lists")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ensure-influxdb", description=__doc__.splitlines()[0])
     parser.add_argument("--env-file", type=Path, required=True, help="madash-server's env file")
     parser.add_argument("--url", default="http://127.0.0.1:8086", help="InfluxDB's HTTP API")
     parser.add_argument("--state", type=Path, required=True, help="where the working admin password is kept")
+    parser.add_argument("--baked", type=Path, help="madash-server's list of each host's newest package")
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for InfluxDB to answer")
     args = parser.parse_args(argv)
     try:
         influx = Influx(args.url)
         settings = settings_from(read_env(args.env_file))
+        baked = read_baked(args.baked) if args.baked else None
         deadline = time.monotonic() + args.wait
         while not influx.ping():
             if time.monotonic() >= deadline:
                 raise EnsureError(f"InfluxDB does not answer at {args.url}")
             time.sleep(1)
         changes = ensure(influx, settings, args.state)
+        if baked is not None:
+            ensure_baked(influx, settings.admin, settings.database, baked, changes)
     except ConfigError as exc:
         print(f"ensure-influxdb: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -244,6 +244,29 @@ def cmd_add_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grafana_cert(args: argparse.Namespace) -> int:
+    from madash.pki import supplied
+
+    site = load_site(args.site)
+    if args.remove:
+        if args.cert or args.key:
+            raise UsageError("--remove takes no CERT or KEY", hint=f"see '{PROG} grafana-cert --help'")
+        removed = supplied.remove(site)
+        print("removed pki/grafana.pem" if removed else "the site has no certificate of its own for Grafana")
+    else:
+        if args.cert is None or args.key is None:
+            raise UsageError("grafana-cert takes CERT and KEY, or --remove", hint=f"see '{PROG} grafana-cert --help'")
+        pair = supplied.import_pair(site, args.cert, args.key, now())
+        print(
+            f"pki/grafana.pem: {pair.subject}, from {pair.issuer}, for {', '.join(pair.names)}, "
+            f"until {pair.not_after:%Y-%m-%d}"
+        )
+        for warning in pair.warnings:
+            print(f"{PROG}: warning: {one_line(warning)}", file=sys.stderr)
+    print(f"next: {PROG} server, then install the new madash-server")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from madash import check
 

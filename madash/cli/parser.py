@@ -43,6 +43,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "list": ("madash-build list --json",),
     "add-package": ("madash-build add-package ~/Downloads/telegraf_1.39.3-1_amd64.deb && madash-build repo",),
     "check": ("madash-build --site /srv/madash check   # from cron: mails only when something needs doing",),
+    "grafana-cert": (
+        "madash-build grafana-cert /etc/letsencrypt/live/monitor.example.org/{fullchain,privkey}.pem "
+        "&& madash-build server",
+        "madash-build grafana-cert --remove && madash-build server",
+    ),
 }
 
 
@@ -208,7 +213,8 @@ def build_parser() -> Parser:
         help="everything on the site that needs you, each with the command that fixes it",
         description="List what needs the admin: secrets or the site readable by others; the CA, server or host "
         "certificates and the CRL expiring or expired; hosts never baked; renewals and revocations not yet in a "
-        "baked package; packages baked but not published; repository signatures expiring; a missing repository "
+        "baked package; Grafana's own certificate expiring or no longer valid; packages baked but not published; "
+        "repository signatures expiring; a missing repository "
         "key. Read-only. Exit status: 0 when nothing needs doing, 1 when something does, 2 on bad input, so "
         "that cron mails the output only when it matters.",
     )
@@ -226,6 +232,25 @@ def build_parser() -> Parser:
     )
     add_package.add_argument("file", metavar="FILE", type=Path, help="the .deb to add")
     add_package.set_defaults(func=commands_module.cmd_add_package)
+
+    grafana_cert = commands.add_parser(
+        "grafana-cert",
+        parents=[common],
+        help="give Grafana's port a certificate browsers already trust (from a public ACME CA, say)",
+        description="Check CERT (the full chain, the server's certificate first) and KEY (unencrypted) and keep "
+        "them in the site as pki/grafana.pem (0600): the chain must link up, the certificate must be for TLS "
+        "servers, cover the host of Grafana's public URL ([grafana] public_url, else the first DNS name among "
+        "the server's addresses) and be valid now, and the key must belong to it. The next 'server' bakes them "
+        "into madash-server, whose stunnel then presents them on Grafana's port; the door for Telegraf keeps "
+        "the site's own server certificate. Every bake checks the pair again, and 'check' warns 30 days before "
+        "it expires. With --remove, Grafana's port goes back to the site's server certificate.",
+    )
+    grafana_cert.add_argument("cert", metavar="CERT", type=Path, nargs="?", help="the certificate chain (PEM)")
+    grafana_cert.add_argument("key", metavar="KEY", type=Path, nargs="?", help="its private key (PEM)")
+    grafana_cert.add_argument(
+        "--remove", action="store_true", help="forget the supplied pair: Grafana's port gets the server certificate"
+    )
+    grafana_cert.set_defaults(func=commands_module.cmd_grafana_cert)
 
     for name, command in commands.choices.items():
         examples = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])

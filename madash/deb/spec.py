@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from madash import modes
@@ -60,6 +60,9 @@ class PackageSpec:
     files: tuple[FileEntry, ...]
     dirs: tuple[str, ...] = ()  # directories to ship even when empty
     scripts: Mapping[str, str] = field(default_factory=dict)
+    # Files made from the version once it is known (as the changelog is), kept out of the digest: the
+    # version is chosen by the digest, so a file holding it cannot be part of what decides it.
+    versioned: Callable[[str], tuple[FileEntry, ...]] | None = field(default=None, compare=False)
 
     def all_dirs(self) -> list[str]:
         """Every directory the package contains, parents first."""

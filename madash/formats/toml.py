@@ -5,7 +5,8 @@ Filters: ``toml`` (a basic string), ``toml_key`` (a bare or quoted key),
 (an integer); for Telegraf, ``telegraf``, ``telegraf_key`` and ``telegraf_array``,
 which also refuse every ``$`` that Telegraf could take for an environment variable
 and every ``@{`` it could take for a secret (see telegraf_safe), and
-``telegraf_secret``, the one secret reference madash writes on purpose.
+``telegraf_secret``, the one secret reference madash writes on purpose, and ``telegraf_variable``, a
+``${NAME}`` it means Telegraf to expand.
 """
 
 from __future__ import annotations
@@ -107,6 +108,17 @@ def telegraf_secret(value: object) -> str:
     if not _SECRET_REFERENCE.fullmatch(raw):
         refuse("Telegraf TOML", f"{raw!r} is not a secret reference @{{store:key}}")
     return string(raw)
+
+
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def telegraf_variable(value: object) -> str:
+    """A string that Telegraf fills from its environment on purpose: "${NAME}" for a plain upper-case NAME."""
+    raw = text(value, FORMAT)
+    if not _VARIABLE_NAME.fullmatch(raw):
+        refuse("Telegraf TOML", f"{raw!r} is not an environment variable name such as MADASH_PACKAGE")
+    return string("${" + raw + "}")
 
 
 def integer(value: object) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from madash import __version__, modes
@@ -22,7 +22,14 @@ from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, source
 from madash.packages.common import copyright_file, obsolete_conffiles, obsolete_dirs
 from madash.packages.hostpaths import ADMIN_CONFIG_DIR, ETC, LEGACY_CONFFILES, PACKAGE_PREFIX, host_paths
 from madash.packages.snippets import Snippet, read_snippets
-from madash.packages.telegraf import CREDENTIAL, PASSWORD_REFERENCE, SECRET_STORE, telegraf_config
+from madash.packages.telegraf import (
+    CREDENTIAL,
+    PACKAGE_TAG,
+    PACKAGE_VARIABLE,
+    PASSWORD_REFERENCE,
+    SECRET_STORE,
+    telegraf_config,
+)
 from madash.pki.index import Index, IndexEntry, Kind, load_index
 from madash.pki.store import Leaf, load_leaf, read_pki_file
 from madash.render import render
@@ -35,6 +42,7 @@ from madash.site.values import url_host
 # Shipped up to 0.x with the password as MADASH_INFLUXDB_PASSWORD, now a credential (HostPaths.password).
 OLD_ENV_FILE = f"{ETC}/telegraf.env"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
+VERSION_DROPIN = "/lib/systemd/system/telegraf.service.d/madash-version.conf"
 # The files programs read only from /etc stay conffiles there; madash changes them only when the
 # site's settings change, and an admin who edits one means to (see the README).
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
@@ -231,9 +239,31 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "obsolete_dirs": obsolete_dirs([c["path"] for c in obsolete], files, dirs, ETC),
     }
     scripts = assemble(name, concerns, script_context)
-    spec = PackageSpec(name, _control(inputs, features, context), tuple(files), dirs=dirs, scripts=scripts)
+    spec = PackageSpec(
+        name,
+        _control(inputs, features, context),
+        tuple(files),
+        dirs=dirs,
+        scripts=scripts,
+        versioned=partial(version_dropin, host),
+    )
     _reread(spec, inputs, features)
     return spec
+
+
+def package_tag(host: str, version: str) -> str:
+    """The value of HOST's madash_package tag at VERSION: the package as apt spells it, NAME=VERSION."""
+    return f"{package_name(host)}={version}"
+
+
+def version_dropin(host: str, version: str) -> tuple[FileEntry, ...]:
+    """The drop-in that hands Telegraf its package's version: made once the version is known."""
+    assignment = f"{PACKAGE_VARIABLE}={package_tag(host, version)}"
+    text = render(
+        "debian/client/telegraf-version.conf.j2", {"host": host, "tag": PACKAGE_TAG, "assignment": assignment}
+    )
+    reread.unit(VERSION_DROPIN, text, {"Service": {"Environment"}}, {"Service": {"Environment": assignment}})
+    return (FileEntry(VERSION_DROPIN, text.encode()),)
 
 
 def _suites(inputs: ClientInputs) -> list[str]:
@@ -262,7 +292,7 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
     reread.telegraf(
         config,
         text[config],
-        tags=host.tags,
+        tags={**host.tags, PACKAGE_TAG: "${" + PACKAGE_VARIABLE + "}"},
         agent={"hostname": inputs.host, "interval": host.interval, "flush_interval": host.interval},
         inputs=_expected_inputs(inputs, features),
         outputs={
@@ -273,7 +303,7 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
         },
         processors={"converter"} if Feature.SMART in features else set(),
         secret_stores={"docker": SECRET_STORE},
-        variables={"CREDENTIALS_DIRECTORY"},
+        variables={"CREDENTIALS_DIRECTORY", PACKAGE_VARIABLE},
     )
     password = next(f.data for f in spec.files if f.path == paths.password)
     reread.credential(paths.password, password, inputs.writer_password)

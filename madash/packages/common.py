@@ -21,7 +21,7 @@ def copyright_file(package: str, site_name: str, maintainer: str) -> FileEntry:
 
 
 def with_changelog(spec: PackageSpec, version: str, epoch: int, site_name: str) -> PackageSpec:
-    """Add the version-dependent changelog, which is not part of the digest."""
+    """Add the version-dependent changelog and the spec's versioned files, which are not part of the digest."""
     date = times.changelog_date(dt.datetime.fromtimestamp(epoch, dt.UTC))
     text = render(
         "debian/common/changelog.j2",
@@ -35,7 +35,8 @@ def with_changelog(spec: PackageSpec, version: str, epoch: int, site_name: str) 
         },
     )
     entry = FileEntry(f"/usr/share/doc/{spec.name}/changelog.gz", gzip_bytes(text.encode()))
-    return replace(spec, files=(*spec.files, entry))
+    versioned = spec.versioned(version) if spec.versioned is not None else ()
+    return replace(spec, files=(*spec.files, entry, *versioned))
 
 
 def obsolete_conffiles(

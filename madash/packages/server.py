@@ -18,9 +18,11 @@ from madash.fsutil import site_lock
 from madash.packages import reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
+from madash.packages.baked import BAKED, Baked, baked_hosts, render_baked
 from madash.packages.common import copyright_file, obsolete_conffiles, obsolete_dirs
+from madash.packages.server_keys import COMPOSE_KEYS, UNIT_KEYS, capabilities
 from madash.packages.telegraf import input_interval
-from madash.pki import crypto, store
+from madash.pki import crypto, store, supplied
 from madash.pki.index import Kind, load_index
 from madash.pki.store import load_leaf, read_pki_file
 from madash.render import render
@@ -67,6 +69,9 @@ IMAGES = {
 DEPENDS = "docker.io | docker-ce, docker-compose-plugin | docker-compose, stunnel4, python3, procps"
 # Conffiles some sites' packages ship and others not: one that stops being shipped is removed on upgrade.
 PROBE_CONF = f"{ETC}/probe/telegraf.conf"
+# The admin's certificate for Grafana's port: an earlier version that shipped it is in builds.json, so no
+# package needs to list these as optional to have them removed.
+GRAFANA_CERT, GRAFANA_KEY = f"{TLS}/grafana.crt", f"{TLS}/grafana.key"
 OPTIONAL_CONFFILES = (PROBE_CONF,)
 # The ports below this one need CAP_NET_BIND_SERVICE (the kernel's net.ipv4.ip_unprivileged_port_start).
 PRIVILEGED_PORTS = 1024
@@ -83,6 +88,8 @@ class ServerInputs:
     dashboards: tuple[tuple[str, bytes], ...]
     warnings: tuple[str, ...]
     earlier_conffiles: tuple[tuple[str, str], ...] = ()  # what earlier versions shipped, until which (builds.json)
+    grafana: supplied.Supplied | None = None  # the admin's certificate for Grafana's port (grafana-cert)
+    baked: tuple[Baked, ...] = ()  # each host's newest package (builds.json), for the Fleet dashboard
 
     def __repr__(self) -> str:
         return "ServerInputs(<secrets hidden>)"
@@ -94,6 +101,7 @@ def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> Server
     leaf = load_leaf(paths, load_index(paths), Kind.SERVER, "server", now)
     if crl_pem is None:
         crl_pem = read_pki_file(paths, paths.crl, "'madash-build server --refresh-crl' writes a new one")
+    grafana = supplied.load(site, now)
     return ServerInputs(
         config=site.config,
         secrets=credentials.load(paths),
@@ -102,8 +110,10 @@ def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> Server
         key_pem=leaf.key_pem,
         crl_pem=crl_pem,
         dashboards=read_dashboards(),
-        warnings=_check_crl(crl_pem, now),
+        warnings=_check_crl(crl_pem, now) + (grafana.warnings if grafana else ()),
         earlier_conffiles=earlier.last_shipped() if (earlier := load_builds(site).get(PACKAGE)) else (),
+        grafana=grafana,
+        baked=baked_hosts(site),
     )
 
 
@@ -123,9 +133,12 @@ def read_dashboards() -> tuple[tuple[str, bytes], ...]:
     return tuple((path.name, path.read_bytes()) for path in sorted(directory.glob("*.json")))
 
 
-def _context(config: SiteConfig) -> dict[str, Any]:
+def _context(config: SiteConfig, grafana: supplied.Supplied | None = None) -> dict[str, Any]:
     server = config.server
     return {
+        # Grafana's port presents the admin's certificate when there is one, else the server's.
+        "grafana_cert": GRAFANA_CERT if grafana else f"{TLS}/server.crt",
+        "grafana_key": GRAFANA_KEY if grafana else f"{TLS}/server.key",
         "package": PACKAGE,
         "site_name": config.site.name,
         "etc": ETC,
@@ -134,6 +147,7 @@ def _context(config: SiteConfig) -> dict[str, Any]:
         "stunnel_conf": STUNNEL_CONF,
         "libexec": LIBEXEC,
         "data_dir": DATA_DIR,
+        "baked": BAKED,
         "dashboards_dir": DASHBOARDS,
         "datasource_uid": DATASOURCE_UID,
         "folder_uid": FOLDER_UID,
@@ -181,6 +195,14 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
         FileEntry(f"{TLS}/server.key", inputs.key_pem, modes.SECRET, conffile=True),
         FileEntry(f"{TLS}/ca.crt", inputs.ca_pem, conffile=True),
         FileEntry(f"{TLS}/crl.pem", inputs.crl_pem, conffile=True),
+        *(
+            (
+                FileEntry(GRAFANA_CERT, g.chain_pem, conffile=True),
+                FileEntry(GRAFANA_KEY, g.key_pem, modes.SECRET, conffile=True),
+            )
+            if (g := inputs.grafana)
+            else ()
+        ),
         FileEntry(
             f"{PROVISIONING}/datasources/madash.yaml",
             render("conf/grafana/datasource.yaml.j2", context).encode(),
@@ -204,18 +226,14 @@ def _files(inputs: ServerInputs, context: dict[str, Any]) -> list[FileEntry]:
     if context["probe"]:
         probe = render("conf/telegraf/probe.conf.j2", context)
         files.append(FileEntry(PROBE_CONF, probe.encode(), conffile=True))
-    files += [FileEntry(f"{DASHBOARDS}/{name}", data) for name, data in inputs.dashboards]
+    files += [*(FileEntry(f"{DASHBOARDS}/{name}", d) for name, d in inputs.dashboards), render_baked(inputs.baked)]
+    overrides = render("debian/server/lintian-overrides.j2", context).encode()
     files.append(copyright_file(PACKAGE, inputs.config.site.name, inputs.config.site.maintainer))
-    files.append(
-        FileEntry(
-            f"/usr/share/lintian/overrides/{PACKAGE}", render("debian/server/lintian-overrides.j2", context).encode()
-        )
-    )
-    return files
+    return [*files, FileEntry(f"/usr/share/lintian/overrides/{PACKAGE}", overrides)]
 
 
 def server_spec(inputs: ServerInputs) -> PackageSpec:
-    context = _context(inputs.config)
+    context = _context(inputs.config, inputs.grafana)
     # madash-ensure-influxdb.service and madash-grafana-admin.service are not among them: they have no
     # [Install] section, madash-server.service pulls them in (and restarts them with itself), so no start in
     # postinst waits for InfluxDB or Grafana.
@@ -231,7 +249,7 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     concerns = ["obsolete-conffiles", "obsolete-dirs"] if obsolete else []
     script_context = {
         **context,
-        "key_path": f"{TLS}/server.key",
+        "key_paths": sorted({f"{TLS}/server.key", context["grafana_key"]}),
         "units": units,
         "unit_sums": UNIT_SUMS,
         "unit_dir": UNIT_DIR,
@@ -254,71 +272,6 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     return spec
 
 
-# The sandbox of every unit; each takes away only what its program does not use (see the units' comments).
-_SANDBOX = {
-    "NoNewPrivileges",
-    "UMask",
-    "ProtectSystem",
-    "ProtectHome",
-    "PrivateTmp",
-    "PrivateDevices",
-    "ProtectKernelTunables",
-    "ProtectKernelModules",
-    "ProtectKernelLogs",
-    "ProtectControlGroups",
-    "ProtectClock",
-    "ProtectHostname",
-    "RestrictAddressFamilies",
-    "RestrictNamespaces",
-    "RestrictRealtime",
-    "RestrictSUIDSGID",
-    "LockPersonality",
-    "SystemCallArchitectures",
-    "SystemCallFilter",
-    "SystemCallErrorNumber",
-    "CapabilityBoundingSet",
-}
-_CONFINED = {"DevicePolicy", "ProtectProc", "ProcSubset", "RemoveIPC", "MemoryDenyWriteExecute"}
-_UNIT_KEYS = {
-    "madash-server.service": {
-        "Unit": {"Description", "Documentation", "Requires", "After", "Wants"},
-        "Service": {"Type", "ExecStart", "ExecStop", "Restart", "RestartSec", "TimeoutStartSec", "PrivateNetwork",
-                    *_SANDBOX},
-        "Install": {"WantedBy"},
-    },
-    "madash-ensure-influxdb.service": {
-        "Unit": {"Description", "Documentation", "After", "PartOf"},
-        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "RestartPreventExitStatus",
-                    "PrivateUsers", "ReadWritePaths", "IPAddressAllow", "IPAddressDeny", *_SANDBOX, *_CONFINED},
-    },
-    "madash-grafana-admin.service": {
-        "Unit": {"Description", "Documentation", "After", "PartOf"},
-        "Service": {"Type", "ExecStart", "TimeoutStartSec", "Restart", "RestartSec", "PrivateNetwork", *_SANDBOX},
-    },
-    "madash-stunnel.service": {
-        "Unit": {"Description", "Documentation", "After", "Wants"},
-        "Service": {"Type", "ExecStart", "ExecReload", "User", "Group", "Restart", "RestartSec", "PrivateUsers",
-                    "AmbientCapabilities", *_SANDBOX, *_CONFINED},
-        "Install": {"WantedBy"},
-    },
-}  # fmt: skip
-
-
-def _capabilities(low_port: bool) -> dict[str, dict[str, str | None]]:
-    """What madash-stunnel.service grants: CAP_NET_BIND_SERVICE for a port below 1024, else nothing at all."""
-    if low_port:
-        cap = "CAP_NET_BIND_SERVICE"
-        return {"Service": {"AmbientCapabilities": cap, "CapabilityBoundingSet": cap, "PrivateUsers": None}}
-    return {"Service": {"AmbientCapabilities": None, "CapabilityBoundingSet": "", "PrivateUsers": "yes"}}
-
-
-_COMPOSE_KEYS = {
-    "influxdb": {"image", "restart", "ports", "environment", "volumes"},
-    "grafana": {"image", "restart", "depends_on", "ports", "environment", "volumes"},
-    "probe": {"image", "restart", "depends_on", "cap_add", "environment", "volumes"},
-}
-
-
 def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
     """Read back every generated configuration of the package: refuse it if any says more than was meant."""
     text = {f.path: f.data.decode() for f in spec.files if f.path.startswith((ETC, UNIT_DIR)) and "/tls/" not in f.path}
@@ -338,12 +291,14 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
     }
     if config.internet.enabled:
         services["probe"] = {"image": IMAGES["telegraf"], "cap_add": ["NET_RAW"]}
-    reread.compose(f"{ETC}/compose.yml", text[f"{ETC}/compose.yml"], services, _COMPOSE_KEYS)
+    reread.compose(f"{ETC}/compose.yml", text[f"{ETC}/compose.yml"], services, COMPOSE_KEYS)
     door = {"accept": None, "connect": f"127.0.0.1:{server.influxdb_local_port}", "cert": f"{TLS}/server.crt",
             "key": f"{TLS}/server.key", "CAfile": f"{TLS}/ca.crt", "CRLfile": f"{TLS}/crl.pem", "verifyChain": "yes",
             "requireCert": "yes", "sslVersionMin": "TLSv1.2", "ciphers": None}  # fmt: skip
-    grafana = {"accept": None, "connect": f"127.0.0.1:{server.grafana_local_port}", "cert": f"{TLS}/server.crt",
-               "key": f"{TLS}/server.key", "sslVersionMin": "TLSv1.2", "ciphers": None}  # fmt: skip
+    grafana = {"accept": None, "connect": f"127.0.0.1:{server.grafana_local_port}",
+               "cert": GRAFANA_CERT if inputs.grafana else f"{TLS}/server.crt",
+               "key": GRAFANA_KEY if inputs.grafana else f"{TLS}/server.key", "sslVersionMin": "TLSv1.2",
+               "ciphers": None}  # fmt: skip
     expected: dict[str, dict[str, str | None]] = {}
     for number, address in enumerate(server.listen_addresses(), 1):
         expected[f"door-{number}"] = {**door, "accept": f"{address}:{server.door_port}"}
@@ -351,8 +306,8 @@ def _reread(spec: PackageSpec, inputs: ServerInputs) -> None:
     global_options = {"foreground", "pid", "syslog", "debug", "socket"}
     reread.stunnel_conf(STUNNEL_CONF, text[STUNNEL_CONF], global_options, expected)
     low_port = min(server.door_port, server.grafana_port) < PRIVILEGED_PORTS
-    values = {"madash-stunnel.service": _capabilities(low_port)}
-    for name, keys in _UNIT_KEYS.items():
+    values = {"madash-stunnel.service": capabilities(low_port)}
+    for name, keys in UNIT_KEYS.items():
         reread.unit(f"{UNIT_DIR}/{name}", text[f"{UNIT_DIR}/{name}"], keys, values.get(name))
     if config.internet.enabled:
         probe = PROBE_CONF

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 CREDENTIAL = "influxdb_password"
 SECRET_STORE = "madash"  # noqa: S105 - the store's id, not a secret
 PASSWORD_REFERENCE = f"@{{{SECRET_STORE}:{CREDENTIAL}}}"
+# The global tag naming the package a metric comes from, as apt spells it (madash-client-HOST=VERSION): the
+# Fleet dashboard tells from it what each host runs. The version is not known when the configuration is made
+# (it follows from the package's digest), so the configuration names a variable that a drop-in made with the
+# version sets (client.version_dropin), and stays the same file from one version to the next.
+PACKAGE_TAG = "madash_package"
+PACKAGE_VARIABLE = "MADASH_PACKAGE"
 # How long an outage of the server the buffer bridges without dropping a metric.
 BUFFER_SECONDS = 3600
 # Telegraf's own default; the buffer never goes below it.
@@ -79,6 +85,8 @@ def telegraf_config(inputs: ClientInputs) -> str:
             "input_templates": [t for t in (FEATURES[f].template for f in features) if t],
             "intervals": {str(f): input_interval(f, interval) for f in FEATURES},
             "tags": dict(sorted(inputs.host_config.tags.items())),
+            "package_tag": PACKAGE_TAG,
+            "package_variable": PACKAGE_VARIABLE,
             "interval": interval,
             "buffer_limit": buffer_limit(features, interval, inputs.internet),
             "output_url": inputs.output_url,

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from madash.errors import PKIError
@@ -109,6 +110,35 @@ def not_after(cert: x509.Certificate) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
     return cert.not_valid_after.replace(tzinfo=UTC)
+
+
+def not_before(cert: x509.Certificate) -> dt.datetime:
+    value = getattr(cert, "not_valid_before_utc", None)
+    if isinstance(value, dt.datetime):
+        return value
+    return cert.not_valid_before.replace(tzinfo=UTC)
+
+
+def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """Whether parent's key signed child (the issuer's name alone proves nothing)."""
+    if child.issuer != parent.subject:
+        return False
+    # cryptography >= 40 does this itself (RSA-PSS included); Debian 12's 38 needs it spelled out.
+    verify = getattr(child, "verify_directly_issued_by", None)
+    try:
+        if verify is not None:
+            verify(parent)
+            return True
+        public, algorithm = parent.public_key(), child.signature_hash_algorithm
+        if isinstance(public, rsa.RSAPublicKey) and algorithm is not None:
+            public.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(public, ec.EllipticCurvePublicKey) and algorithm is not None:
+            public.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):  # a bad signature, or a key that cannot have made it
+        return False
+    return True
 
 
 def next_update(crl: x509.CertificateRevocationList) -> dt.datetime | None:

@@ -63,6 +63,11 @@ class SitePaths:
         return self.pki / "crl.pem"
 
     @property
+    def grafana_pem(self) -> Path:
+        """A certificate chain and key the admin supplied for Grafana's port (madash-build grafana-cert)."""
+        return self.pki / "grafana.pem"
+
+    @property
     def index(self) -> Path:
         return self.pki / "index.json"
 

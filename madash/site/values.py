@@ -291,7 +291,9 @@ def check_influx_user(value: str) -> str:
 
 # --- tags ------------------------------------------------------------------------------------
 
-TAG_KEY_RULE = "letters, digits and '_', not starting with a digit, at most 64 characters, not 'host'"
+TAG_KEY_RULE = (
+    "letters, digits and '_', not starting with a digit, at most 64 characters, not 'host' nor 'madash_package'"
+)
 _TAG_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -300,6 +302,8 @@ def check_tag_key(key: str) -> str:
         raise UsageError(f"invalid tag name {shown(key)}: use {TAG_KEY_RULE}")
     if key == "host":
         raise UsageError("the tag 'host' is Telegraf's own (the host name): choose another name")
+    if key == "madash_package":
+        raise UsageError("the tag 'madash_package' is madash's own (the package a metric comes from)")
     return key
 
 

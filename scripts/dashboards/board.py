@@ -42,6 +42,47 @@ class Hosts:
 
 
 @dataclass(frozen=True)
+class Running:
+    """A hidden variable: the package each host heard from within $silent last ran (its madash_package tag),
+    all of them selected, so that a query can leave out the baked packages that run."""
+
+    name: str
+
+    def build(self) -> board.QueryVariable:
+        query = (
+            'SELECT "package" FROM (SELECT last("uptime") AS "uptime", "madash_package" AS "package" FROM "system" '
+            'WHERE time > now() - $silent GROUP BY "host") WHERE "package" =~ /./'
+        )
+        variable = multi(board.QueryVariable(self.name).label("Packages running").query(query))
+        return variable.hide(dashboard.VariableHide.HIDE_VARIABLE)
+
+
+@dataclass(frozen=True)
+class FeatureHost:
+    """A hidden variable for a feature's row to repeat over: the chosen host when its measurement has data in
+    the time range, else nothing. Grafana 12 cannot drop a row repeated over no value (RowRepeaterBehavior draws
+    it once with the placeholder text "None"), so the row's title says whether the host has the feature."""
+
+    name: str
+    measurement: str
+    field: str
+
+    def build(self) -> board.QueryVariable:
+        # Names from this module only, never from input.
+        query = (
+            f'SELECT "host", "points" FROM (SELECT count("{self.field}") AS "points" FROM "{self.measurement}" '  # noqa: S608
+            'WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY "host")'
+        )
+        variable = (
+            settings(board.QueryVariable(self.name).label(self.name).query(query))
+            .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .multi(False)
+            .include_all(False)
+        )
+        return variable.hide(dashboard.VariableHide.HIDE_VARIABLE)
+
+
+@dataclass(frozen=True)
 class TagValues:
     name: str
     label: str
@@ -88,7 +129,7 @@ def make(
     title: str,
     description: str,
     tags: Sequence[str],
-    variables: Sequence[Hosts | TagValues],
+    variables: Sequence[Hosts | TagValues | Running | FeatureHost],
     items: Sequence[Item],
 ) -> dashboard.Dashboard:
     builder = (

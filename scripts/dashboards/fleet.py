@@ -6,9 +6,9 @@ import dataclasses
 
 from grafana_foundation_sdk.models import dashboard
 
-from dashboards.board import Hosts, make
+from dashboards.board import Hosts, Running, make
 from dashboards.influx import Query
-from dashboards.panels import Common, Item, Override, bargauge_panel, table_panel, timeline_panel
+from dashboards.panels import AlertList, Common, Item, Override, bargauge_panel, table_panel, timeline_panel
 
 FILE = "fleet.json"
 # ${__url_time_range} keeps the time range; the host comes from the clicked value or series.
@@ -19,23 +19,25 @@ HOSTS = table_panel(
     Common(
         title="Hosts",
         description="Every host heard from within the chosen period: when it last reported (a silent host shows "
-        "how long ago), its uptime and CPUs. Click a host for its dashboard.",
+        "how long ago), its uptime and CPUs, and the package it ran then (madash_package, apt's NAME=VERSION). "
+        "Click a host for its dashboard.",
         unit="none",
         targets=(
             Query(
-                'SELECT last("uptime") AS "uptime", last("n_cpus") AS "CPUs" FROM "system" '
-                'WHERE "host" =~ /^$host$/ AND time > now() - $silent GROUP BY "host"'
+                # One selector: the other columns are the same point's (InfluxQL refuses two with a tag).
+                'SELECT last("uptime") AS "uptime", "n_cpus" AS "CPUs", "madash_package" AS "running" '
+                'FROM "system" WHERE "host" =~ /^$host$/ AND time > now() - $silent GROUP BY "host"'
             ).table(),
         ),
-        w=24,
-        h=7,
+        w=16,
+        h=8,
         overrides=(
             Override("byName", "host", (("links", [{"title": "Host dashboard", "url": TO_HOST}]),)),
             Override("byName", "Time", (("unit", "dateTimeFromNow"), ("displayName", "last seen"))),
             Override("byName", "uptime", (("unit", "dtdurations"),)),
         ),
     ),
-    columns=("host", "Time", "uptime", "CPUs"),
+    columns=("host", "Time", "uptime", "CPUs", "running"),
     sort="Time",
     descending=False,
     hide_time=False,
@@ -59,12 +61,91 @@ REPORTING = timeline_panel(
 )
 
 
+# Grafana's own alert state, grouped by the host label every per-host rule's query groups by: what fires is what
+# the rules (madash/packages/alerts.py) decide, pending periods included, with no second copy of their conditions.
+ALERTS = AlertList(
+    "Firing alerts",
+    "The site's alert rules that fire or are about to, grouped by host (the door certificate under its source).",
+    group_by="host",
+    w=8,
+    h=8,
+)
+
+WAITING = table_panel(
+    Common(
+        title="Waiting packages",
+        description="Hosts whose newest package (baked, as the server package lists it) is not what they run: "
+        "not installed yet, or a host that never reported. Empty when every host runs its newest package. "
+        "A host baked after the server package shows here only once the server package is baked again.",
+        unit="none",
+        targets=(
+            Query(
+                'SELECT "waiting" FROM (SELECT last("version") AS "waiting", "madash_package" AS "package" '
+                'FROM "madash_forever"."madash_baked" GROUP BY "host") WHERE "package" !~ /^${running}$/ GROUP BY "host"'
+            ).table(),
+        ),
+        w=8,
+        h=6,
+        overrides=(Override("byName", "host", (("links", [{"title": "Host dashboard", "url": TO_HOST}]),)),),
+    ),
+    columns=("host", "waiting", "Time"),
+    sort="host",
+    descending=False,
+)
+
+
 def _with_host_links(common: Common) -> Common:
     return dataclasses.replace(common, links=(SERIES_TO_HOST,))
 
 
+REPORTS = bargauge_panel(
+    Common(
+        title="Reports per minute",
+        description="Reports of each host's system input per minute, averaged over the last 10 minutes: the "
+        "host-silent rule's own query. 0, in red, is a silent host.",
+        unit="none",
+        targets=(
+            Query(
+                'SELECT moving_average(count("uptime"), 10) FROM "system" WHERE "host" =~ /^$host$/ '
+                'AND time > now() - $silent GROUP BY time(1m), "host" fill(0)'
+            ).alias("$tag_host"),
+        ),
+        w=8,
+        h=6,
+        steps=(("red", None), ("orange", 0.5), ("green", 2)),
+        min=0,
+        mappings=(("range", (0.0, 0.5), "silent", "red"),),
+        links=(SERIES_TO_HOST,),
+    )
+)
+
+BUFFER = bargauge_panel(
+    Common(
+        title="Telegraf buffer used",
+        description="How full each host's Telegraf output buffer is (inputs.internal): it fills while the server "
+        "cannot be reached, and at 100 % the oldest metrics are dropped.",
+        unit="percent",
+        targets=(
+            Query(
+                'SELECT last("buffer_size") / last("buffer_limit") * 100 FROM "internal_write" '
+                'WHERE "host" =~ /^$host$/ AND $timeFilter GROUP BY "host"'
+            ).alias("$tag_host"),
+        ),
+        w=8,
+        h=6,
+        steps=(("green", None), ("orange", 20), ("red", 80)),
+        min=0,
+        max=100,
+        links=(SERIES_TO_HOST,),
+    )
+)
+
 ITEMS: list[Item] = [
     HOSTS,
+    ALERTS,
+    WAITING,
+    REPORTS,
+    BUFFER,
     bargauge_panel(
         _with_host_links(
             Common(
@@ -148,9 +229,9 @@ def build() -> dashboard.Dashboard:
     return make(
         uid="madash-fleet",
         title="Fleet",
-        description="Every host at a glance: last report, CPU, memory, fullest file system and load; each host "
-        "links to its Host dashboard.",
+        description="Every host at a glance: last report, package run and waiting, firing alerts, CPU, memory, "
+        "fullest file system and load; each host links to its Host dashboard.",
         tags=["fleet"],
-        variables=[Hosts("host", "Hosts", "system", "uptime")],
+        variables=[Hosts("host", "Hosts", "system", "uptime"), Running("running")],
         items=ITEMS,
     )

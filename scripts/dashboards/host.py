@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard
 
-from dashboards.board import Hosts, make
+from dashboards import telegraf_row
+from dashboards.board import FeatureHost, Hosts, make
 from dashboards.influx import Query
 from dashboards.panels import (
     Common,
@@ -413,8 +414,9 @@ ITEMS: list[Item] = [
         ],
         collapsed=True,
     ),
+    telegraf_row.ROW,
     Row(
-        "GPU (nvidia feature)",
+        "GPU (nvidia feature) on $gpu_host",
         [
             timeseries_panel(
                 Common(
@@ -486,10 +488,11 @@ ITEMS: list[Item] = [
                 )
             ),
         ],
+        repeat="gpu_host",
         collapsed=True,
     ),
     Row(
-        "Docker (docker feature)",
+        "Docker (docker feature) on $docker_host",
         [
             stat_panel(
                 Common(
@@ -630,10 +633,11 @@ ITEMS: list[Item] = [
                 )
             ),
         ],
+        repeat="docker_host",
         collapsed=True,
     ),
     Row(
-        "UPS (ups feature)",
+        "UPS (ups feature) on $ups_host",
         [
             stat_panel(
                 Common(
@@ -728,10 +732,11 @@ ITEMS: list[Item] = [
                 )
             ),
         ],
+        repeat="ups_host",
         collapsed=True,
     ),
     Row(
-        "Sensors (sensors feature)",
+        "Sensors (sensors feature) on $sensors_host",
         [
             timeseries_panel(
                 Common(
@@ -765,6 +770,7 @@ ITEMS: list[Item] = [
                 )
             ),
         ],
+        repeat="sensors_host",
         collapsed=True,
     ),
 ]
@@ -776,6 +782,12 @@ def build() -> dashboard.Dashboard:
         title="Host",
         description="One host: CPU, memory and load open; disks, network, processes and each feature in collapsed rows.",
         tags=["host"],
-        variables=[Hosts("host", "Host", "system", "uptime", single=True)],
+        variables=[
+            Hosts("host", "Host", "system", "uptime", single=True),
+            FeatureHost("gpu_host", "nvidia_smi", "utilization_gpu"),
+            FeatureHost("docker_host", "docker", "n_containers"),
+            FeatureHost("ups_host", "apcupsd", "battery_charge_percent"),
+            FeatureHost("sensors_host", "sensors", "temp_input"),
+        ],
         items=ITEMS,
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from grafana_foundation_sdk.builders import bargauge, common, gauge, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as board
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard
 
@@ -43,7 +45,42 @@ class Common:
     links: Sequence[tuple[str, str]] = ()  # data links: title, URL
 
 
-AnyPanel = stat.Panel | gauge.Panel | bargauge.Panel | timeseries.Panel | table.Panel | statetimeline.Panel
+class AlertList(cogbuilder.Builder[dashboard.Panel]):
+    """Grafana's alert list panel (core, "alertlist"), which the SDK has no builder for: the alert instances of
+    the provisioned rules, grouped by a label. Its options are Grafana 12's UnifiedAlertListOptions
+    (public/app/plugins/panel/alertlist/panelcfg.cue); it reads the alert state, not a data source."""
+
+    def __init__(self, title: str, description: str, group_by: str, w: int, h: int) -> None:
+        self._internal = dashboard.Panel(
+            type_val="alertlist",
+            title=title,
+            description=description,
+            grid_pos=dashboard.GridPos(h=h, w=w),
+            options={
+                "viewMode": "list",
+                "groupMode": "custom",
+                "groupBy": [group_by],
+                "maxItems": 100,
+                "sortOrder": 3,  # by importance: firing first
+                "dashboardAlerts": False,
+                "alertName": "",
+                "alertInstanceLabelFilter": "",
+                "datasource": "grafana",
+                "showInstances": True,
+                "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False, "error": True},
+            },
+        )
+
+    def build(self) -> dashboard.Panel:
+        return self._internal
+
+    def id(self, panel_id: int) -> typing.Self:
+        self._internal.id_val = panel_id
+        return self
+
+
+QueryPanel = stat.Panel | gauge.Panel | bargauge.Panel | timeseries.Panel | table.Panel | statetimeline.Panel
+AnyPanel = QueryPanel | AlertList
 
 
 def thresholds(steps: Sequence[Step]) -> board.ThresholdsConfig:
@@ -71,7 +108,7 @@ def mappings(items: Sequence[Mapping]) -> list[dashboard.ValueMapping]:
     return result
 
 
-def apply(panel: AnyPanel, spec: Common) -> AnyPanel:
+def apply(panel: QueryPanel, spec: Common) -> QueryPanel:
     panel.title(spec.title).description(spec.description).datasource(DATASOURCE).unit(spec.unit)
     panel.thresholds(thresholds(spec.steps)).span(spec.w).height(spec.h)
     panel.targets(list(spec.targets))
