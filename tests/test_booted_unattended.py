@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from debian_inspector.version import Version
 
 from tests.boot import Machine
 from tests.old_layout import old_toolkit, run_old
@@ -59,9 +60,9 @@ def old_packages(site_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     telegraf.conf). Baked first, before the current toolkit writes builds.json in its newer form."""
     tree = old_toolkit(tmp_path_factory.mktemp("old-toolkit"))
     run_old(tree, "--site", site_dir, "client", HOST)
-    first = sorted((site_dir / "dist").glob(f"{PACKAGE}_*.deb"))[-1]
+    first = newest(site_dir, PACKAGE)
     run_old(tree, "--site", site_dir, "client", HOST, "--tag", "stage=two")
-    second = sorted((site_dir / "dist").glob(f"{PACKAGE}_*.deb"))[-1]
+    second = newest(site_dir, PACKAGE)
     assert first != second
     return first, second
 
@@ -82,6 +83,11 @@ def host(
     client_machine.write_text(ADMIN_FILE, ADMIN_CONF)
     client_machine.run(["systemctl", "restart", "telegraf.service"])
     yield client_machine
+
+
+def newest(site_dir: Path, package: str) -> Path:
+    """The newest version of PACKAGE in dist/, by Debian's ordering (a name sorts 1.1 before 1)."""
+    return max((site_dir / "dist").glob(f"{package}_*.deb"), key=lambda p: Version.from_string(p.name.split("_")[1]))
 
 
 def installed_version(machine: Machine) -> str:
@@ -114,10 +120,10 @@ def test_the_upgrade_to_the_current_layout_completes_and_delivers(
     """Renewed key, new CRL on the server (the old certificate revoked), new configuration, unattended."""
     cli(site_dir, "renew", HOST)
     cli(site_dir, "server")
-    server_deb = sorted((site_dir / "dist").glob("madash-server_*.deb"))[-1]
+    server_deb = newest(site_dir, "madash-server")
     server.run(["dpkg", "-i", server.copy_in(server_deb)], timeout=120)
     cli(site_dir, "client", HOST, "--tag", "stage=current")
-    new = sorted((site_dir / "dist").glob(f"{PACKAGE}_*.deb"))[-1].name.split("_")[1]
+    new = newest(site_dir, PACKAGE).name.split("_")[1]
     publish(site_dir, server)
     pid = telegraf_pid(host)
     upgraded_at = server.run(["date", "+%s"]).stdout.strip()
@@ -160,7 +166,7 @@ def test_later_upgrades_deliver_whatever_the_admin_changed(host: Machine, site_d
     arrives; the admin's file in telegraf.d is never touched."""
     host.write_text(ADMIN_FILE, ADMIN_CONF + "# edited again\n")
     cli(site_dir, "client", HOST, "--tag", "stage=later")
-    new = sorted((site_dir / "dist").glob(f"{PACKAGE}_*.deb"))[-1].name.split("_")[1]
+    new = newest(site_dir, PACKAGE).name.split("_")[1]
     publish(site_dir, server)
     unattended_upgrade(host)
     assert installed_version(host) == new
