@@ -16,7 +16,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The last commit whose client packages shipped everything under /etc/madash as conffiles.
-CONFFILE_LAYOUT = "1851da40b2862d1b415c7b47a752078986a413fa"
+CONFFILE_LAYOUT = "fa605bfa2c74f24aaef9e9187f53fd328a0ff126"
 
 
 def old_toolkit(dest: Path) -> Path:
