@@ -21,10 +21,10 @@ from madash.errors import MadashError
 from madash.packages import client
 from madash.packages.aptsource import CLIENT_PREFIX
 from madash.packages.bake import load_builds
+from madash.packages.hostpaths import host_paths
 from madash.packages.server import GRAFANA_CERT
 from madash.packages.server import PACKAGE as SERVER_PACKAGE
 from madash.packages.server import TLS as SERVER_TLS
-from madash.packages.telegraf import TLS_DIR
 from madash.pki import supplied
 from madash.pki.index import Kind, load_index
 from madash.site.access import site_access
@@ -200,7 +200,7 @@ def _not_baked(site: Site) -> list[Finding]:
             )
             continue
         deb = paths.dist / deb_filename(name, build.version)
-        if _differs(paths.client_cert(host), deb, f"{TLS_DIR}/client.crt"):
+        if _differs(paths.client_cert(host), deb, host_paths(host).cert):
             found.append(
                 Finding(
                     "host-renewal-not-baked",

@@ -1,7 +1,7 @@
 """Running real Telegraf on madash's rendered configurations, for tests/test_telegraf_real.py.
 
-A host's files are laid out as its package installs them (everything under
-/etc/madash, from the .deb itself), below a per-host directory instead of /,
+A host's files are laid out as its package installs them (/usr/share/PACKAGE,
+/var/lib/PACKAGE and /etc/madash, from the .deb itself), below a per-host directory instead of /,
 and Telegraf is started with the ExecStart of the package's own drop-in, the
 paths moved the same way, and the environment systemd would give it (the
 package's env file). The DNS target of the internet probes is Debian's dnsmasq.
@@ -44,16 +44,23 @@ class HostFiles:
 
 
 def install_host(deb: Path, name: str, root: Path) -> HostFiles:
-    """Unpack the package's /etc/madash below ``root`` and point every /etc/madash path there.
+    """Unpack the package's own trees below ``root`` and point every path in them there.
 
     The drop-in's [Service] lines are applied as systemd would: EnvironmentFile= is read
     (a leading '-' makes it optional), LoadCredential=NAME:PATH is copied into a directory
     of credentials named by $CREDENTIALS_DIRECTORY, and ExecStart= gives the command line.
     """
     contents = read_deb(deb)
-    moved = f"{root}{ETC}"
+    package = contents.control["Package"]
+    trees = (ETC, f"/usr/share/{package}", f"/var/lib/{package}")
+
+    def moved(text: str) -> str:
+        for tree in trees:
+            text = text.replace(f"{tree}/", f"{root}{tree}/").replace(f"{tree} ", f"{root}{tree} ")
+        return text
+
     for path, member in sorted(contents.members.items()):
-        if not path.startswith(ETC):
+        if not path.startswith(tuple(f"{tree}/" for tree in trees)) and path not in trees:
             continue
         target = Path(f"{root}{path}")
         if member.data is None:
@@ -61,11 +68,12 @@ def install_host(deb: Path, name: str, root: Path) -> HostFiles:
             continue
         data = member.data
         if path.endswith(".conf"):
-            data = data.replace(f"{ETC}/".encode(), f"{moved}/".encode())
+            data = moved(data.decode()).encode()
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         target.chmod(member.mode & 0o777)
-    dropin = (contents.members[DROPIN].data or b"").decode().replace(ETC, moved)
-    # The version drop-in's Environment= (one plain NAME=VALUE word, as client.version_dropin writes it).
+    dropin = moved((contents.members[DROPIN].data or b"").decode())
+    # The version drop-in's Environment= (one plain NAME=VALUE word, as telegraf.version_dropin writes it).
     dropin += "\n" + (contents.members[VERSION_DROPIN].data or b"").decode()
     argv: list[str] = []
     env: dict[str, str] = {}

@@ -182,12 +182,9 @@ def server(server_machine: Machine, site_dir: Path, tmp_path_factory: pytest.Tem
     return machine
 
 
-@pytest.fixture(scope="module")
-def client(client_machine: Machine, server: Machine, site_dir: Path) -> Iterator[Machine]:
-    """The client machine, trusting the site's repository as the README's first-install steps say."""
-    machine = client_machine
-    cli(site_dir, "client", HOST, "--feature", "smart", "--feature", "internet", "--feature", "docker")
-    publish(site_dir, server)
+def trust_repository(machine: Machine, site_dir: Path) -> None:
+    """Give the host the site's apt source, key and, once, a copy of its certificate, as the README's
+    first-install steps say (later versions of its package bring their own)."""
     machine.run(["groupadd", "--system", "docker"])  # as docker.io would
     sources = (site_dir / "repo" / "sources" / f"{HOST}.sources").read_text()
     machine.write_text("/etc/apt/sources.list.d/madash.sources", sources)
@@ -206,7 +203,20 @@ def client(client_machine: Machine, server: Machine, site_dir: Path) -> Iterator
         f'{prefix}CaInfo "/srv/bootstrap/ca.crt";\n{prefix}SslCert "/srv/bootstrap/host.crt";\n'
         f'{prefix}SslKey "/srv/bootstrap/host.key";\n',
     )
-    yield machine
+
+
+def forget_bootstrap(machine: Machine) -> None:
+    """Once the package is installed it brings its own certificate for apt: the admin's copy goes."""
+    machine.run(["rm", "-r", "/etc/apt/apt.conf.d/89madash-bootstrap", "/srv/bootstrap"])
+
+
+@pytest.fixture(scope="module")
+def client(client_machine: Machine, server: Machine, site_dir: Path) -> Iterator[Machine]:
+    """The client machine, trusting the site's repository as the README's first-install steps say."""
+    cli(site_dir, "client", HOST, "--feature", "smart", "--feature", "internet", "--feature", "docker")
+    publish(site_dir, server)
+    trust_repository(client_machine, site_dir)
+    yield client_machine
 
 
 def apt(machine: Machine, *args: str) -> str:
@@ -234,8 +244,7 @@ def test_apt_install_starts_telegraf_within_30_s(client: Machine) -> None:
     assert "W:" not in update and "E:" not in update, update
     apt(client, "install", f"madash-client-{HOST}", "telegraf")
     installed = time.monotonic()
-    # The package now brings its own certificate for apt: the admin's copy goes.
-    client.run(["rm", "-r", "/etc/apt/apt.conf.d/89madash-bootstrap", "/srv/bootstrap"])
+    forget_bootstrap(client)
 
     def active() -> bool:
         return client.show("telegraf.service", "ActiveState")["ActiveState"] == "active"
@@ -256,7 +265,10 @@ def test_telegraf_runs_as_telegraf_with_madash_configuration(client: Machine) ->
     assert shown["User"] == "telegraf"
     # Merged /usr: systemd names the package's /lib/systemd/system/... by its /usr/lib path.
     assert "/usr/lib/systemd/system/telegraf.service.d/madash.conf" in shown["DropInPaths"].split()
-    assert "-config /etc/madash/telegraf.conf -config-directory /etc/madash/telegraf.d" in shown["ExecStart"]
+    assert (
+        f"-config /usr/share/madash-client-{HOST}/telegraf.conf -config-directory /var/lib/madash-client-{HOST}/"
+        "telegraf.d -config-directory /etc/madash/telegraf.d" in shown["ExecStart"]
+    )
     # (systemctl show prints LoadCredential= as "[unprintable]" in systemd 252: the directory below proves it.)
     assert shown["RestartUSec"] == "10s"
     assert "cap_net_raw" in shown["AmbientCapabilities"]
@@ -268,7 +280,7 @@ def test_telegraf_runs_as_telegraf_with_madash_configuration(client: Machine) ->
     environ = client.run(["cat", f"/proc/{shown['MainPID']}/environ"]).stdout.split("\0")
     assert "CREDENTIALS_DIRECTORY=/run/credentials/telegraf.service" in environ
     assert not [v for v in environ if "PASSWORD" in v]
-    password = client.read_text("/etc/madash/influxdb-password")
+    password = client.read_text(f"/var/lib/madash-client-{HOST}/influxdb-password")
     assert client.read_text("/run/credentials/telegraf.service/influxdb_password") == password
 
 
@@ -412,7 +424,7 @@ def test_upgrade_restarts_telegraf_onto_the_new_configuration(server: Machine, c
     client.run(["dpkg", "-i", client.copy_in(deb)])
     update = apt(client, "update")  # with the renewed certificate the package brought
     assert "W:" not in update and "E:" not in update, update
-    assert 'stage = "upgraded"' in client.read_text("/etc/madash/telegraf.conf")
+    assert 'stage = "upgraded"' in client.read_text(f"/usr/share/madash-client-{HOST}/telegraf.conf")
     after = telegraf_pid(client)
     assert after not in (0, before), f"Telegraf was not restarted (MainPID {before} -> {after})"
     client.wait_for(
@@ -429,7 +441,7 @@ def test_remove_leaves_telegraf_on_its_stock_configuration(client: Machine) -> N
     assert "-config /etc/telegraf/telegraf.conf -config-directory /etc/telegraf/telegraf.d" in shown["ExecStart"]
     assert shown["ActiveState"] == "active", client.journal("telegraf.service")
     cmdline = client.read_text(f"/proc/{shown['MainPID']}/cmdline").replace("\0", " ")
-    assert "/etc/telegraf/telegraf.conf" in cmdline and "/etc/madash" not in cmdline, cmdline
+    assert "/etc/telegraf/telegraf.conf" in cmdline and "madash" not in cmdline, cmdline
 
 
 def test_purge_leaves_nothing_of_madash(client: Machine) -> None:

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from madash.bootstrap import init_site
-from madash.packages.client import CONFIG_DIR, STATE_PREFIX
+from madash.packages.client import STATE_PREFIX
+from madash.packages.hostpaths import ADMIN_CONFIG_DIR
 from tests.boot import SERVER_ADDRESS, Machine
 from tests.conftest import NOW, bake_host, run_cli, set_repo
 from tests.standin import build_standin_telegraf
@@ -173,7 +174,7 @@ def client(server: Installed, debs: Debs) -> Iterator[Machine]:
     machine.write_text("/srv/listener.py", LISTENER_PY)
     machine.run(["systemd-run", "--unit=madash-test-docker", "python3", "/srv/docker_socket.py"])
     machine.run(["systemd-run", "--unit=madash-test-influx", "python3", "/srv/listener.py"])
-    machine.write_text(f"{CONFIG_DIR}/zz-test-copy.conf", SECOND_OUTPUT)
+    machine.write_text(f"{ADMIN_CONFIG_DIR}/zz-test-copy.conf", SECOND_OUTPUT)
     yield machine
 
 

@@ -52,17 +52,17 @@ def test_package_layout_modes_and_conffiles(laptop: tuple[Site, bake.BakeResult]
     contents = read_deb(result.path)
     files = {path: (oct(m.mode), m.owner, m.group) for path, m in contents.members.items() if m.data is not None}
     assert files == {
-        "/etc/madash/telegraf.conf": ("0o644", "root", "root"),
-        "/etc/madash/influxdb-password": ("0o600", "root", "root"),
-        "/etc/madash/tls/ca.crt": ("0o644", "root", "root"),
-        "/etc/madash/tls/client.crt": ("0o644", "root", "root"),
-        "/etc/madash/tls/client.key": ("0o600", "root", "root"),
+        "/usr/share/madash-client-laptop/telegraf.conf": ("0o644", "root", "root"),
+        "/var/lib/madash-client-laptop/influxdb-password": ("0o600", "root", "root"),
+        "/usr/share/madash-client-laptop/tls/ca.crt": ("0o644", "root", "root"),
+        "/usr/share/madash-client-laptop/tls/client.crt": ("0o644", "root", "root"),
+        "/var/lib/madash-client-laptop/tls/client.key": ("0o600", "root", "root"),
         # The apt source of the server's own repository (repo.serve is on by default), with the host's certificate.
         "/etc/apt/apt.conf.d/51madash-unattended-upgrades": ("0o644", "root", "root"),
         "/etc/apt/apt.conf.d/90madash-client-certificate": ("0o644", "root", "root"),
         "/etc/apt/keyrings/madash.gpg": ("0o644", "root", "root"),
         "/etc/apt/sources.list.d/madash.sources": ("0o644", "root", "root"),
-        "/etc/madash/tls/apt-client.key": ("0o600", "root", "root"),
+        "/var/lib/madash-client-laptop/tls/apt-client.key": ("0o600", "root", "root"),
         "/etc/sudoers.d/madash-telegraf": ("0o440", "root", "root"),
         "/lib/systemd/system/telegraf.service.d/madash.conf": ("0o644", "root", "root"),
         "/lib/systemd/system/telegraf.service.d/madash-version.conf": ("0o644", "root", "root"),
@@ -71,8 +71,20 @@ def test_package_layout_modes_and_conffiles(laptop: tuple[Site, bake.BakeResult]
         "/usr/share/lintian/overrides/madash-client-laptop": ("0o644", "root", "root"),
     }
     assert all(oct(m.mode) == "0o755" for m in contents.members.values() if m.data is None)
-    assert "/etc/madash/telegraf.d" in contents.members
-    assert set(contents.conffiles) == {p for p in files if p.startswith("/etc/")}
+    # The admin's directory, shipped empty, and the one the site's snippets go in.
+    assert (
+        "/etc/madash/telegraf.d" in contents.members and "/var/lib/madash-client-laptop/telegraf.d" in contents.members
+    )
+    assert not any(p.startswith("/etc/madash/") and m.data is not None for p, m in contents.members.items())
+    # Only what programs read from /etc alone is a conffile (sudoers, apt's files for the server's own
+    # repository, on by default): nothing madash renews (key, certificate, config).
+    assert sorted(contents.conffiles) == [
+        "/etc/apt/apt.conf.d/51madash-unattended-upgrades",
+        "/etc/apt/apt.conf.d/90madash-client-certificate",
+        "/etc/apt/keyrings/madash.gpg",
+        "/etc/apt/sources.list.d/madash.sources",
+        "/etc/sudoers.d/madash-telegraf",
+    ]
     assert not any(p.startswith("/etc/telegraf/") for p in contents.members), "touches Telegraf's own files"
 
 
@@ -104,7 +116,7 @@ def test_carries_only_its_own_secrets(laptop: tuple[Site, bake.BakeResult], site
         assert secrets["influxdb_writer_password"].encode() in blob
         for name in ("influxdb_admin_password", "influxdb_reader_password", "grafana_admin_password"):
             assert secrets[name].encode() not in blob, name
-        config = read_deb(result.path).members["/etc/madash/telegraf.conf"].data or b""
+        config = read_deb(result.path).members[f"/usr/share/madash-client-{own}/telegraf.conf"].data or b""
         assert secrets["influxdb_writer_password"].encode() not in config, "password in the world-readable config"
 
 
@@ -188,12 +200,12 @@ def test_same_inputs_same_bytes_changes_higher_version(site_dir: Path) -> None:
 
 
 def test_telegraf_tags_metrics_with_the_package_version(site_dir: Path) -> None:
-    """The version drop-in names the very package it ships in; telegraf.conf, a conffile, stays the same."""
+    """The version drop-in names the very package it ships in; telegraf.conf stays the same."""
 
     def files(result: bake.BakeResult) -> tuple[str, str]:
         members = read_deb(result.path).members
         dropin = members["/lib/systemd/system/telegraf.service.d/madash-version.conf"].data or b""
-        return dropin.decode(), (members["/etc/madash/telegraf.conf"].data or b"").decode()
+        return dropin.decode(), (members["/usr/share/madash-client-laptop/telegraf.conf"].data or b"").decode()
 
     first = bake_host(site_dir, "laptop", "smart")
     second = bake_host(site_dir, "laptop", "smart", "sensors", now=NOW + dt.timedelta(hours=1))
@@ -295,7 +307,8 @@ def test_broken_snippet_names_file_and_line(site_dir: Path, madash: Madash) -> N
     (site_dir / "snippets" / "laptop" / "extra.conf").write_text("[[inputs.file]]\n  files = []\n")
     assert madash("--site", site_dir, "client", "laptop").code == 0
     members = read_deb(next((site_dir / "dist").glob("*.deb"))).members
-    assert "/etc/madash/telegraf.d/site-all.conf" in members and "/etc/madash/telegraf.d/host-extra.conf" in members
+    snippets = "/var/lib/madash-client-laptop/telegraf.d"
+    assert f"{snippets}/site-all.conf" in members and f"{snippets}/host-extra.conf" in members
 
 
 def test_baking_runs_no_program(site_dir: Path) -> None:

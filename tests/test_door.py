@@ -27,6 +27,7 @@ from madash.apt.identity import identity as apt_identity
 from madash.bootstrap import init_site
 from madash.deb.reader import DebContents, read_deb
 from madash.packages import bake, fleet, server
+from madash.packages.hostpaths import host_paths
 from madash.pki import crypto as pki
 from madash.pki import store as certstore
 from madash.site.config import Site, load_site
@@ -93,13 +94,14 @@ def client_from_package(site: Site, host: str, where: Path) -> Client:
     )
     contents = read_deb(result.path)
     where.mkdir(parents=True)
+    installed = host_paths(host)
     paths = {}
-    for name in ("client.crt", "client.key", "ca.crt"):
+    for name, path in (("client.crt", installed.cert), ("client.key", installed.key), ("ca.crt", installed.ca)):
         paths[name] = where / name
-        paths[name].write_bytes(member(contents, f"/etc/madash/tls/{name}"))
+        paths[name].write_bytes(member(contents, path))
     paths["client.key"].chmod(0o600)
-    password = member(contents, "/etc/madash/influxdb-password").decode()
-    config = member(contents, "/etc/madash/telegraf.conf").decode()
+    password = member(contents, installed.password).decode()
+    config = member(contents, installed.config).decode()
     user = next(line.split('"')[1] for line in config.splitlines() if line.strip().startswith("username ="))
     return Client(paths["client.crt"], paths["client.key"], paths["ca.crt"], (user, password))
 

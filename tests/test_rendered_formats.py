@@ -80,20 +80,21 @@ def files(spec: PackageSpec) -> dict[str, str]:
 def test_client_files_read_back() -> None:
     spec = client_spec(client_inputs())
     by_path = files(spec)
-    config = toml.parse(by_path["/etc/madash/telegraf.conf"])
+    config = toml.parse(by_path["/usr/share/madash-client-laptop/telegraf.conf"])
     assert config["global_tags"] == {"rack": "r1", "room": 'office "A"', "madash_package": "${MADASH_PACKAGE}"}
     assert config["outputs"]["influxdb"][0]["password"] == "@{madash:influxdb_password}"
     assert config["secretstores"]["docker"] == [{"id": "madash", "path": "${CREDENTIALS_DIRECTORY}"}]
-    assert by_path["/etc/madash/influxdb-password"] == "pw-AbC_123"
+    assert by_path["/var/lib/madash-client-laptop/influxdb-password"] == "pw-AbC_123"
     dropin = systemd.parse(by_path["/lib/systemd/system/telegraf.service.d/madash.conf"])
     exec_start = [v for k, v in dropin["Service"] if k == "ExecStart"]
     assert exec_start[0] == "" and systemd.command(exec_start[1], {"TELEGRAF_OPTS": ""}) == [
-        "/usr/bin/telegraf", "-config", "/etc/madash/telegraf.conf", "-config-directory", "/etc/madash/telegraf.d",
+        "/usr/bin/telegraf", "-config", "/usr/share/madash-client-laptop/telegraf.conf",
+        "-config-directory", "/var/lib/madash-client-laptop/telegraf.d", "-config-directory", "/etc/madash/telegraf.d",
     ]  # fmt: skip
     assert aptconf.parse(by_path["/etc/apt/apt.conf.d/90madash-client-certificate"]) == {
-        "Acquire::https::monitor.example.org::CaInfo": "/etc/madash/tls/ca.crt",
-        "Acquire::https::monitor.example.org::SslCert": "/etc/madash/tls/client.crt",
-        "Acquire::https::monitor.example.org::SslKey": "/etc/madash/tls/apt-client.key",
+        "Acquire::https::monitor.example.org::CaInfo": "/usr/share/madash-client-laptop/tls/ca.crt",
+        "Acquire::https::monitor.example.org::SslCert": "/usr/share/madash-client-laptop/tls/client.crt",
+        "Acquire::https::monitor.example.org::SslKey": "/var/lib/madash-client-laptop/tls/apt-client.key",
     }
     [source] = deb822.parse_paragraphs(by_path["/etc/apt/sources.list.d/madash.sources"], comments=True)
     assert source["URIs"] == "https://monitor.example.org/madash" and source["Suites"] == "host-laptop shared"
@@ -147,7 +148,7 @@ def test_toml_escapes_rather_than_refuses() -> None:
     user, key = "telegraf\n[[inputs.exec]]", 'a]\n[[inputs.exec]]\ncommands = ["sh"]'
     tags = types.MappingProxyType({key: "x"})
     inputs = client_inputs(writer_user=user, host_config=HostSection(features=(Feature.SMART,), tags=tags))
-    config = toml.parse(files(client_spec(inputs))["/etc/madash/telegraf.conf"])
+    config = toml.parse(files(client_spec(inputs))["/usr/share/madash-client-laptop/telegraf.conf"])
     assert "exec" not in config["inputs"]
     assert config["outputs"]["influxdb"][0]["username"] == user and config["global_tags"] == {
         key: "x",

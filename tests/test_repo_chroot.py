@@ -91,7 +91,7 @@ def test_install_and_upgrade_through_apt(chroot: Chroot, site_with_repo: Path) -
     )
     apt(chroot, "install", "madash-client-laptop")
     first = chroot.run(["dpkg-query", "-W", "-f", "${Version}", "madash-client-laptop"]).stdout
-    assert chroot.stat("/etc/madash/tls/client.key").group == "telegraf"
+    assert chroot.stat("/var/lib/madash-client-laptop/tls/client.key").group == "telegraf"
     # The package now owns the source and the key it was installed through.
     owners = chroot.run(["dpkg", "-S", "/etc/apt/sources.list.d/madash.sources", "/etc/apt/keyrings/madash.gpg"]).stdout
     assert owners.count("madash-client-laptop") == 2
@@ -106,7 +106,7 @@ def test_install_and_upgrade_through_apt(chroot: Chroot, site_with_repo: Path) -
     assert (
         second != first and chroot.run(["dpkg", "--compare-versions", second, "gt", first], check=False).returncode == 0
     )
-    assert "[[inputs.sensors]]" in chroot.read_text("/etc/madash/telegraf.conf")
+    assert "[[inputs.sensors]]" in chroot.read_text("/usr/share/madash-client-laptop/telegraf.conf")
 
 
 def test_a_foreign_signature_and_a_tampered_index_are_refused(
@@ -163,7 +163,7 @@ def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Pa
         chroot.run(["dpkg", "-i", chroot.copy_in(telegraf)])
         first = next((site_dir / "dist").glob("madash-client-laptop_*.deb"))
         chroot.run(["dpkg", "-i", chroot.copy_in(first)])
-        apt_key = chroot.stat("/etc/madash/tls/apt-client.key")
+        apt_key = chroot.stat("/var/lib/madash-client-laptop/tls/apt-client.key")
         assert (oct(apt_key.mode), apt_key.owner) == ("0o400", "_apt")
         update = apt(chroot, "update")
         assert "W:" not in update and "E:" not in update, update
@@ -174,7 +174,9 @@ def test_https_repository_with_the_host_certificate(chroot: Chroot, site_dir: Pa
         update = apt(chroot, "update")
         assert "W:" not in update and "E:" not in update, update
         upgrade = apt(chroot, "upgrade")
-        assert "[[inputs.sensors]]" in chroot.read_text("/etc/madash/telegraf.conf"), update + upgrade
+        assert "[[inputs.sensors]]" in chroot.read_text("/usr/share/madash-client-laptop/telegraf.conf"), (
+            update + upgrade
+        )
 
         # The laptop's certificate opens the laptop's suite and the shared one, and no other host's.
         def fetch(path: str) -> int:

@@ -173,19 +173,21 @@ def test_compose_file_is_valid_and_publishes_loopback_only(built: DebContents, t
 
 def test_probe_can_be_left_out_and_its_conffile_goes(site_dir: Path) -> None:
     probe = "/etc/madash-server/probe/telegraf.conf"
-    assert "rm_conffile" not in built_scripts(site_dir)
+    first = bake_server(site_dir)
+    assert "rm_conffile" not in "".join(read_deb(first.path).scripts.values())
     config = site_dir / "madash.toml"
     config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
     contents = read_deb(bake_server(site_dir, NOW + dt.timedelta(seconds=1)).path)
     assert probe not in contents.members
     assert "probe" not in yaml.safe_load(text(contents, "/etc/madash-server/compose.yml"))["services"]
-    # dpkg keeps a conffile the new version lacks: the scripts remove it (tested by dpkg in test_server_chroot.py).
+    # dpkg keeps a conffile the new version lacks: the scripts remove it (tested by dpkg in test_server_chroot.py),
+    # on an upgrade from the last version that shipped it or an earlier one (rm_conffile's prior-version).
     for name in ("preinst", "postinst", "postrm"):
-        assert f"dpkg-maintscript-helper rm_conffile {probe} -- " in contents.scripts[name], name
-
-
-def built_scripts(site_dir: Path) -> str:
-    return "".join(read_deb(bake_server(site_dir).path).scripts.values())
+        assert f"dpkg-maintscript-helper rm_conffile {probe} {first.version} -- " in contents.scripts[name], name
+    # A later version keeps naming the version that last shipped it, not its predecessor.
+    config.write_text(config.read_text().replace('retention = "90d"', 'retention = "30d"'))
+    later = read_deb(bake_server(site_dir, NOW + dt.timedelta(seconds=2)).path)
+    assert f"dpkg-maintscript-helper rm_conffile {probe} {first.version} -- " in later.scripts["preinst"]
 
 
 def test_compose_wrapper_prefers_the_plugin(built: DebContents, tmp_path: Path) -> None:

@@ -114,8 +114,9 @@ def test_snippets_ship_readable_by_root_and_telegraf_only(site_dir: Path) -> Non
     (site_dir / "snippets" / "laptop" / "mine.conf").write_text("[[inputs.conntrack]]\n")
     contents = read_deb(bake_host(site_dir, "laptop").path)
     for name in ("site-all.conf", "host-mine.conf"):
-        member = contents.members[f"/etc/madash/telegraf.d/{name}"]
+        path = f"/var/lib/madash-client-laptop/telegraf.d/{name}"
+        member = contents.members[path]
         assert member.mode & 0o777 == 0o600 and member.owner == "root", "root-only at unpack"
         # configure hands it to the telegraf group, like the host's key, and nobody else.
-        assert f"chown root:telegraf /etc/madash/telegraf.d/{name}" in contents.scripts["postinst"]
-        assert f"chmod 0640 /etc/madash/telegraf.d/{name}" in contents.scripts["postinst"]
+        assert f"chown root:telegraf {path}" in contents.scripts["postinst"]
+        assert f"chmod 0640 {path}" in contents.scripts["postinst"]

@@ -85,6 +85,25 @@ BUILDS_DAMAGE: dict[str, object] = {
         "madash-client-laptop": {"digest": "0" * 64, "version": "1", "epoch": 1, "conffiles": ["/etc/a b"]}
     },
     "an unknown key": {"madash-client-laptop": {"digest": "0" * 64, "version": "1", "epoch": 1, "shell": "x"}},
+    # The version goes into a maintainer script as rm_conffile's prior-version, the path must be one of its conffiles.
+    "a prior version with a command": {
+        "madash-client-laptop": {
+            "digest": "0" * 64,
+            "version": "1",
+            "epoch": 1,
+            "conffiles": ["/etc/a"],
+            "shipped_until": [["/etc/a", "1; rm -rf /"]],
+        }
+    },
+    "a prior version of no conffile": {
+        "madash-client-laptop": {
+            "digest": "0" * 64,
+            "version": "1",
+            "epoch": 1,
+            "conffiles": ["/etc/a"],
+            "shipped_until": [["/etc/b", "1"]],
+        }
+    },
     "not an object": [],
 }
 

@@ -94,7 +94,9 @@ def test_feature_config(request: pytest.FixtureRequest, feature: str) -> None:
     [output] = config["outputs"]["influxdb"]
     assert set(output) <= OUTPUT_OPTIONS
     assert output["urls"] == ["https://monitor.example.org:5086"]
-    assert output["tls_key"] == "/etc/madash/tls/client.key"
+    # The key is the host's secret, beside its state; the certificates are public vendor data.
+    assert output["tls_key"] == "/var/lib/madash-client-laptop/tls/client.key"
+    assert output["tls_cert"] == "/usr/share/madash-client-laptop/tls/client.crt"
     assert output["password"] == "@{madash:influxdb_password}"
     assert config["secretstores"]["docker"] == [{"id": "madash", "path": "${CREDENTIALS_DIRECTORY}"}]
     assert "not-in-the-config" not in text
@@ -170,7 +172,7 @@ def test_interval_tags_and_ups_server() -> None:
         telegraf_config(inputs_for(("ups",), interval="1m", tags=tags, ups_server="tcp://192.0.2.7:3551"))
     )
     assert config["agent"]["interval"] == "1m"
-    # The package tag comes from the version drop-in's environment (client.version_dropin).
+    # The package tag comes from the version drop-in's environment (telegraf.version_dropin).
     assert config["global_tags"] == {"rack": "r1", "room": 'office "A"', "madash_package": "${MADASH_PACKAGE}"}
     assert config["inputs"]["apcupsd"][0]["servers"] == ["tcp://192.0.2.7:3551"]
 

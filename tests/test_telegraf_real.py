@@ -60,8 +60,15 @@ CONFIGS: dict[str, tuple[str, ...]] = {"base": (), **{f: (f,) for f in NAMES}, "
 SNIPPETS = "snippets"
 CONFIGS[SNIPPETS] = ("internet",)
 # Each under a measurement name of its own, so that the read-back tells them apart.
-SITE_SNIPPET = '[[inputs.x509_cert]]\n  name_override = "site_snippet"\n  sources = ["/etc/madash/tls/ca.crt"]\n'
-HOST_SNIPPET = '[[inputs.x509_cert]]\n  name_override = "host_snippet"\n  sources = ["/etc/madash/tls/client.crt"]\n'
+# The site's snippet goes to every host: it reads a file every Debian host has. The host's names its own certificate.
+SITE_SNIPPET = """[[inputs.x509_cert]]
+  name_override = "site_snippet"
+  sources = ["/etc/ssl/certs/ca-certificates.crt"]
+"""
+HOST_SNIPPET = """[[inputs.x509_cert]]
+  name_override = "host_snippet"
+  sources = ["/usr/share/madash-client-{host}/tls/client.crt"]
+"""
 # What each input writes, for the read-back; the probes' targets all answer here.
 MEASUREMENTS = {
     "smart": {"smart_device"}, "sensors": {"sensors"}, "nvidia": {"nvidia_smi"}, "docker": {"docker"},
@@ -176,7 +183,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 name = host_name(config, version)
                 if config == SNIPPETS:
                     (site_dir / "snippets" / name).mkdir()
-                    (site_dir / "snippets" / name / "mine.conf").write_text(HOST_SNIPPET)
+                    (site_dir / "snippets" / name / "mine.conf").write_text(HOST_SNIPPET.format(host=name))
                 deb = bake_host(site_dir, name, *features).path
                 hosts[(config, version)] = install_host(deb, name, work / "hosts" / name)
         env, stunnel_conf, probe = _server(site_dir, work / "server", influx)

@@ -45,6 +45,15 @@ class Build:
     # Every conffile any version of the package has shipped: a later version that no
     # longer ships one must remove it (dpkg keeps obsolete conffiles otherwise).
     conffiles: tuple[str, ...] = ()
+    # (conffile, the last version that shipped it): rm_conffile's prior-version, as dh_installdeb
+    # writes it, so that only an upgrade from a version that had the file removes it.
+    shipped_until: tuple[tuple[str, str], ...] = ()
+
+    def last_shipped(self) -> tuple[tuple[str, str], ...]:
+        """Each conffile with the last version that shipped it. A record made before that was kept
+        names none: this version is then the bound (every version that shipped it is no later)."""
+        until = dict(self.shipped_until)
+        return tuple((path, until.get(path, self.version)) for path in self.conffiles)
 
     def same_package(self, other: Build | None) -> bool:
         return other is not None and (self.digest, self.version, self.epoch) == (
@@ -74,7 +83,7 @@ def _build(name: object, entry: object) -> Build:
     if not isinstance(entry, dict) or set(entry) - {f.name for f in dataclasses.fields(Build)}:
         raise ValueError(f"{name}: not a build record")
     digest, version, epoch = entry.get("digest"), entry.get("version"), entry.get("epoch")
-    inputs, conffiles = entry.get("inputs", ""), entry.get("conffiles", [])
+    inputs, conffiles, until = entry.get("inputs", ""), entry.get("conffiles", []), entry.get("shipped_until", [])
     if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
         raise ValueError(f"{name}: bad digest")
     if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
@@ -88,7 +97,12 @@ def _build(name: object, entry: object) -> Build:
             raise ValueError(f"{name}: {path!r} is not a conffile path")
         if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in path):
             raise ValueError(f"{name}: a conffile path holds a space or control character")
-    return Build(digest, version, epoch, inputs, tuple(conffiles))
+    if not isinstance(until, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and pair[0] in conffiles
+        and isinstance(pair[1], str) and _VERSION_RE.fullmatch(pair[1]) for pair in until
+    ):  # fmt: skip
+        raise ValueError(f"{name}: bad shipped_until")
+    return Build(digest, version, epoch, inputs, tuple(conffiles), tuple((path, v) for path, v in until))
 
 
 def load_builds(site: Site) -> dict[str, Build]:
@@ -127,9 +141,11 @@ def plan(spec: PackageSpec, previous: Build | None, now: dt.datetime, inputs: st
     if previous is not None and previous.digest == digest:
         return replace(previous, inputs=inputs, conffiles=conffiles)
     version = next_version(previous.version if previous else None, now)
+    until = dict(previous.last_shipped() if previous else ())
+    until.update((path, version) for path in spec.conffiles())
     # A later version has a later date too: its changelog entry's (lintian wants them to increase).
     epoch = max(int(now.timestamp()), previous.epoch + 1 if previous else 0)
-    return Build(digest, version, epoch, inputs, conffiles)
+    return Build(digest, version, epoch, inputs, conffiles, tuple(sorted(until.items())))
 
 
 @dataclass(frozen=True)

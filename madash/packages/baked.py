@@ -34,7 +34,7 @@ class Baked:
     epoch: int  # when that version was baked: the point's time, so that a second write changes nothing
 
     def package(self) -> str:
-        # The value of the client's madash_package tag (client.package_tag).
+        # The value of the client's madash_package tag (telegraf.package_tag).
         return f"{CLIENT_PREFIX}{self.host}={self.version}"
 
 

@@ -19,7 +19,8 @@ from madash.errors import UsageError
 from madash.formats import systemd
 from madash.packages import changelog, reread
 from madash.packages.aptsource import KEYRING, SHARED_SUITE, AptIdentity, sources_entry, suite_of_host
-from madash.packages.common import copyright_file
+from madash.packages.common import copyright_file, obsolete_conffiles, obsolete_dirs
+from madash.packages.hostpaths import ADMIN_CONFIG_DIR, ETC, LEGACY_CONFFILES, PACKAGE_PREFIX, host_paths
 from madash.packages.snippets import Snippet, read_snippets
 from madash.packages.telegraf import (
     CREDENTIAL,
@@ -27,8 +28,8 @@ from madash.packages.telegraf import (
     PACKAGE_VARIABLE,
     PASSWORD_REFERENCE,
     SECRET_STORE,
-    TLS_DIR,
     telegraf_config,
+    version_dropin,
 )
 from madash.pki.index import Index, IndexEntry, Kind, load_index
 from madash.pki.store import Leaf, load_leaf, read_pki_file
@@ -39,14 +40,11 @@ from madash.site.config import HostSection, InternetSection, Site, repo_url
 from madash.site.features import BASE_INPUTS, FEATURES, Feature
 from madash.site.values import url_host
 
-ETC = "/etc/madash"
-CONFIG = f"{ETC}/telegraf.conf"
-CONFIG_DIR = f"{ETC}/telegraf.d"
-PASSWORD_FILE = f"{ETC}/influxdb-password"
-# Shipped up to 0.x with the password as MADASH_INFLUXDB_PASSWORD, now a credential (PASSWORD_FILE).
+# Shipped up to 0.x with the password as MADASH_INFLUXDB_PASSWORD, now a credential (HostPaths.password).
 OLD_ENV_FILE = f"{ETC}/telegraf.env"
 DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
-VERSION_DROPIN = "/lib/systemd/system/telegraf.service.d/madash-version.conf"
+# The files programs read only from /etc stay conffiles there; madash changes them only when the
+# site's settings change, and an admin who edits one means to (see the README).
 SUDOERS = "/etc/sudoers.d/madash-telegraf"
 # The sandboxing directives the drop-in may carry (debian/client/telegraf-dropin.conf.j2).
 DROPIN_HARDENING = frozenset({
@@ -57,22 +55,21 @@ DROPIN_HARDENING = frozenset({
     "SystemCallArchitectures", "SystemCallFilter", "SystemCallErrorNumber",
 })  # fmt: skip
 # Each package's state in /var/lib/PACKAGE: a purge of a swapped-out host's package touches only its own.
-STATE_PREFIX = "/var/lib/madash-client-"
+STATE_PREFIX = "/var/lib/" + PACKAGE_PREFIX
 # Where versions before that kept the one record of group memberships.
 LEGACY_STATE = "/var/lib/madash-client/groups-added"
 APT_SOURCES = "/etc/apt/sources.list.d/madash.sources"
 APT_CONF = "/etc/apt/apt.conf.d/90madash-client-certificate"
 # After Debian's 50unattended-upgrades, whose Origins-Pattern list this appends to.
 UNATTENDED_CONF = "/etc/apt/apt.conf.d/51madash-unattended-upgrades"
-# apt fetches as the _apt user, which may not read Telegraf's copy of the key.
-APT_KEY = f"{TLS_DIR}/apt-client.key"
-# Conffiles only some features or settings ship: an upgrade without them must remove them.
-OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, APT_KEY, UNATTENDED_CONF, OLD_ENV_FILE)
+# Conffiles only some features or settings ship, and those of the layout before nothing generated was a
+# conffile: an upgrade without them removes them (rm_conffile does nothing to a file the package does not own).
+OPTIONAL_CONFFILES = (SUDOERS, APT_SOURCES, KEYRING, APT_CONF, UNATTENDED_CONF, OLD_ENV_FILE, *LEGACY_CONFFILES)
 TELEGRAF = "telegraf"
 
 
 def package_name(host: str) -> str:
-    return f"madash-client-{host}"
+    return PACKAGE_PREFIX + host
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class ClientInputs:
     key_pem: bytes = field(repr=False)
     snippets: tuple[Snippet, ...]
     apt: AptIdentity | None = None  # None: the site has no repository URL
-    earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
+    earlier_conffiles: tuple[tuple[str, str], ...] = ()  # what earlier versions shipped, until which (builds.json)
 
     def __repr__(self) -> str:
         return f"ClientInputs(host={self.host!r}, <secrets hidden>)"
@@ -111,7 +108,7 @@ def gather(
     *,
     apt: AptIdentity | None,
     index: Index | None = None,
-    earlier: tuple[str, ...] = (),
+    earlier: tuple[tuple[str, str], ...] = (),
     leaf: Leaf | None = None,
     secrets: credentials.Credentials | None = None,
 ) -> ClientInputs:
@@ -150,14 +147,15 @@ def _sudo(features: list[Feature]) -> bool:
 
 
 def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[str, Any]) -> list[FileEntry]:
+    paths = host_paths(inputs.host)
     dropin = render(
         "debian/client/telegraf-dropin.conf.j2",
         {
             **context,
             "credential": CREDENTIAL,
-            "credential_file": PASSWORD_FILE,
-            "config": CONFIG,
-            "config_dir": CONFIG_DIR,
+            "credential_file": paths.password,
+            "config": paths.config,
+            "config_dirs": [paths.snippets, ADMIN_CONFIG_DIR],
             "net_raw": "CAP_NET_RAW" in {c for f in features for c in FEATURES[f].capabilities},
             "after_docker": Feature.DOCKER in features,
             "sudo": _sudo(features),
@@ -166,17 +164,17 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
         },
     )
     files = [
-        FileEntry(CONFIG, telegraf_config(inputs).encode(), conffile=True),
+        FileEntry(paths.config, telegraf_config(inputs).encode()),
         # The password alone, no newline: Telegraf's secret store takes the file's bytes as they are.
-        FileEntry(PASSWORD_FILE, systemd.credential(inputs.writer_password), modes.SECRET, conffile=True),
-        FileEntry(f"{TLS_DIR}/ca.crt", inputs.ca_pem, conffile=True),
-        FileEntry(f"{TLS_DIR}/client.crt", inputs.cert_pem, conffile=True),
+        FileEntry(paths.password, systemd.credential(inputs.writer_password), modes.SECRET),
+        FileEntry(paths.ca, inputs.ca_pem),
+        FileEntry(paths.cert, inputs.cert_pem),
         # 0600 root at unpack; the tls-key snippet hands it to the telegraf group.
-        FileEntry(f"{TLS_DIR}/client.key", inputs.key_pem, modes.SECRET, conffile=True),
+        FileEntry(paths.key, inputs.key_pem, modes.SECRET),
         FileEntry(DROPIN, dropin.encode()),
     ]
     # 0600 root at unpack, like the key; the tls-key snippet hands them to the telegraf group.
-    files += [FileEntry(f"{CONFIG_DIR}/{s.name}", s.data, modes.SECRET, conffile=True) for s in inputs.snippets]
+    files += [FileEntry(f"{paths.snippets}/{s.name}", s.data, modes.SECRET) for s in inputs.snippets]
     if _sudo(features):
         sudoers = render("debian/client/sudoers.j2", context)
         files.append(FileEntry(SUDOERS, sudoers.encode(), modes.SUDOERS, conffile=True))
@@ -190,11 +188,10 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
     if apt is not None and apt.https_host:
         apt_conf = render(
             "conf/apt/client-cert.conf.j2",
-            {**context, "host": apt.https_host, "ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/client.crt",
-             "key": APT_KEY},
-        )  # fmt: skip
+            {**context, "host": apt.https_host, "ca": paths.ca, "cert": paths.cert, "key": paths.apt_key},
+        )
         files.append(FileEntry(APT_CONF, apt_conf.encode(), conffile=True))
-        files.append(FileEntry(APT_KEY, inputs.key_pem, modes.SECRET, conffile=True))
+        files.append(FileEntry(paths.apt_key, inputs.key_pem, modes.SECRET))
     return files
 
 
@@ -225,34 +222,39 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     host, features = inputs.host, sorted(inputs.host_config.features)
     name = package_name(host)
     context: dict[str, Any] = {"host": host, "package": name, "site_name": inputs.site_name, "features": features}
+    paths = host_paths(host)
     files = _config_files(inputs, features, context)
     shipped = {f.path for f in files}
     # Also what earlier versions shipped and this one does not, such as a snippet the site dropped.
-    context["obsolete_conffiles"] = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
+    obsolete = obsolete_conffiles(OPTIONAL_CONFFILES, inputs.earlier_conffiles, shipped)
+    context["obsolete_conffiles"] = obsolete
+    dirs = (ADMIN_CONFIG_DIR, paths.snippets)
     context["apt_sources"] = inputs.apt is not None
     context["apt_https"] = inputs.apt is not None and bool(inputs.apt.https_host)
+    context["snippets"] = bool(inputs.snippets)
     files.append(copyright_file(name, inputs.site_name, inputs.maintainer))
     overrides = render("debian/client/lintian-overrides.j2", context)
     files.append(FileEntry(f"/usr/share/lintian/overrides/{name}", overrides.encode()))
-    concerns = ["obsolete-conffiles"] if context["obsolete_conffiles"] else []
+    concerns = ["obsolete-conffiles", "obsolete-dirs"]
     # apt-cache early: apt's cached copy of the package (0644, with the key) goes even if a later step
     # of configure fails; state before the others: its teardown (purging /var/lib/PACKAGE) runs last.
     # Telegraf starts after groups has added its memberships (telegraf-start, postinst) and goes back
     # to stock after groups has taken them back (telegraf-stock, postrm, earlier so later in teardown).
     concerns += ["apt-cache", "state", "telegraf-stock", "tls-key", "groups", "telegraf-start"]
-    telegraf_only = [f"{TLS_DIR}/client.key", *(f"{CONFIG_DIR}/{s.name}" for s in inputs.snippets)]
+    telegraf_only = [paths.key, *(f"{paths.snippets}/{s.name}" for s in inputs.snippets)]
     keys = [{"path": path, "user": "root", "group": TELEGRAF, "mode": "0640"} for path in telegraf_only]
     if context["apt_https"]:
-        keys.append({"path": APT_KEY, "user": "_apt", "group": "root", "mode": "0400"})
+        keys.append({"path": paths.apt_key, "user": "_apt", "group": "root", "mode": "0400"})
     script_context = {
         **context,
         "keys": keys,
         "groups": sorted({g for f in features for g in FEATURES[f].groups}),
         "user": TELEGRAF,
-        "state_dir": f"/var/lib/{name}",
+        "state_dir": paths.private,
         "state_prefix": STATE_PREFIX,
         "legacy_state": LEGACY_STATE,
         "service": "telegraf.service",
+        "obsolete_dirs": obsolete_dirs([c["path"] for c in obsolete], files, dirs, ETC),
     }
     scripts = assemble(name, concerns, script_context)
     control = _control(inputs, features, context)
@@ -261,28 +263,13 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         name,
         control,
         tuple(files),
-        dirs=(CONFIG_DIR,),
+        dirs=dirs,
         scripts=scripts.scripts,
         versioned=partial(version_dropin, host),
         facts=_facts(inputs, features),
     )
     _reread(spec, inputs, features)
     return spec
-
-
-def package_tag(host: str, version: str) -> str:
-    """The value of HOST's madash_package tag at VERSION: the package as apt spells it, NAME=VERSION."""
-    return f"{package_name(host)}={version}"
-
-
-def version_dropin(host: str, version: str) -> tuple[FileEntry, ...]:
-    """The drop-in that hands Telegraf its package's version: made once the version is known."""
-    assignment = f"{PACKAGE_VARIABLE}={package_tag(host, version)}"
-    text = render(
-        "debian/client/telegraf-version.conf.j2", {"host": host, "tag": PACKAGE_TAG, "assignment": assignment}
-    )
-    reread.unit(VERSION_DROPIN, text, {"Service": {"Environment"}}, {"Service": {"Environment": assignment}})
-    return (FileEntry(VERSION_DROPIN, text.encode()),)
 
 
 def _facts(inputs: ClientInputs, features: list[Feature]) -> dict[str, str]:
@@ -321,12 +308,14 @@ def _expected_inputs(inputs: ClientInputs, features: list[Feature]) -> set[str]:
 
 def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) -> None:
     """Read back every generated file of the package: refuse it if any says more than was meant."""
-    generated = (CONFIG, DROPIN, APT_SOURCES, APT_CONF, UNATTENDED_CONF)
+    paths = host_paths(inputs.host)
+    config = paths.config
+    generated = (config, DROPIN, APT_SOURCES, APT_CONF, UNATTENDED_CONF)
     text = {f.path: f.data.decode() for f in spec.files if f.path in generated}
     host = inputs.host_config
     reread.telegraf(
-        CONFIG,
-        text[CONFIG],
+        config,
+        text[config],
         tags={**host.tags, PACKAGE_TAG: "${" + PACKAGE_VARIABLE + "}"},
         agent={"hostname": inputs.host, "interval": host.interval, "flush_interval": host.interval},
         inputs=_expected_inputs(inputs, features),
@@ -340,8 +329,8 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
         secret_stores={"docker": SECRET_STORE},
         variables={"CREDENTIALS_DIRECTORY", PACKAGE_VARIABLE},
     )
-    password = next(f.data for f in spec.files if f.path == PASSWORD_FILE)
-    reread.credential(PASSWORD_FILE, password, inputs.writer_password)
+    password = next(f.data for f in spec.files if f.path == paths.password)
+    reread.credential(paths.password, password, inputs.writer_password)
     reread.unit(
         DROPIN, text[DROPIN], {"Unit": {"After"}, "Service": {"LoadCredential", "ExecStart", "RestartSec",
                                                               "AmbientCapabilities", *DROPIN_HARDENING}},
@@ -357,7 +346,7 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
         reread.apt_conf(UNATTENDED_CONF, text[UNATTENDED_CONF], patterns)
         if inputs.apt.https_host:
             prefix = f"Acquire::https::{inputs.apt.https_host}::"
-            files = {"CaInfo": f"{TLS_DIR}/ca.crt", "SslCert": f"{TLS_DIR}/client.crt", "SslKey": APT_KEY}
+            files = {"CaInfo": paths.ca, "SslCert": paths.cert, "SslKey": paths.apt_key}
             reread.apt_conf(APT_CONF, text[APT_CONF], {prefix + k: v for k, v in files.items()})
     fields = {"Package": spec.name, "Version": "0", "Installed-Size": str(spec.installed_size_kib()), **spec.control}
     reread.control(f"{spec.name}'s control file", spec.control_text("0"), fields)

@@ -1,8 +1,11 @@
-"""What every package madash bakes carries: Debian policy's copyright file and changelog."""
+"""What every package madash bakes carries: Debian policy's copyright file and changelog; and what
+both kinds of package do with what an earlier version shipped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import PurePosixPath
 
 from madash import __version__, times
 from madash.compress import gzip_bytes
@@ -37,3 +40,28 @@ def with_changelog(
     entry = FileEntry(path, gzip_bytes(text.encode()))
     versioned = spec.versioned(version) if spec.versioned is not None else ()
     return replace(spec, files=(*spec.files, entry, *versioned))
+
+
+def obsolete_conffiles(
+    optional: Iterable[str], earlier: Iterable[tuple[str, str]], shipped: set[str]
+) -> list[dict[str, str]]:
+    """The conffiles to remove, each with rm_conffile's prior-version: the last version that shipped it.
+
+    ``optional`` are those some versions may have shipped with no record of it (a site whose
+    builds.json is lost, or older than its conffiles list): no version, so every upgrade tries, and
+    rm_conffile leaves alone a file the installed package does not own.
+    """
+    until = {path: "" for path in optional} | dict(earlier)
+    return [{"path": path, "version": until[path]} for path in sorted(set(until) - shipped)]
+
+
+def obsolete_dirs(obsolete: Iterable[str], files: Iterable[FileEntry], dirs: Iterable[str], under: str) -> list[str]:
+    """The directories below ``under`` that only obsolete conffiles were in, deepest first.
+
+    dpkg keeps such a directory at unpack (rm_conffile has moved the file aside, not yet
+    away), so the obsolete-dirs snippet removes it once it is empty.
+    """
+    kept = {str(parent) for f in files for parent in PurePosixPath(f.path).parents}
+    kept |= {str(parent) for d in dirs for parent in (PurePosixPath(d), *PurePosixPath(d).parents)}
+    found = {str(p) for path in obsolete for p in PurePosixPath(path).parents if p.is_relative_to(under)}
+    return sorted(found - kept, key=lambda d: (-d.count("/"), d))

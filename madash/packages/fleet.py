@@ -87,8 +87,8 @@ def bake_host(
     return result
 
 
-def _earlier(previous: Build | None) -> tuple[str, ...]:
-    return previous.conffiles if previous is not None else ()
+def _earlier(previous: Build | None) -> tuple[tuple[str, str], ...]:
+    return previous.last_shipped() if previous is not None else ()
 
 
 @dataclass(frozen=True)

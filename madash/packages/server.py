@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from madash import modes, times
@@ -20,7 +19,7 @@ from madash.packages import changelog, reposerver, reread
 from madash.packages.alerts import render_alerting
 from madash.packages.bake import BakeResult, check_dist, install, load_builds, plan, record, stage
 from madash.packages.baked import BAKED, Baked, baked_hosts, render_baked
-from madash.packages.common import copyright_file
+from madash.packages.common import copyright_file, obsolete_conffiles, obsolete_dirs
 from madash.packages.serverunits import COMPOSE_KEYS, UNIT_KEYS, capabilities
 from madash.packages.telegraf import input_interval
 from madash.pki import crypto, store, supplied
@@ -90,7 +89,7 @@ class ServerInputs:
     crl_pem: bytes
     dashboards: tuple[tuple[str, bytes], ...]
     warnings: tuple[str, ...]
-    earlier_conffiles: tuple[str, ...] = ()  # what earlier versions shipped (builds.json)
+    earlier_conffiles: tuple[tuple[str, str], ...] = ()  # what earlier versions shipped, until which (builds.json)
     grafana: supplied.Supplied | None = None  # the admin's certificate for Grafana's port (grafana-cert)
     baked: tuple[Baked, ...] = ()  # each host's newest package (builds.json), for the Fleet dashboard
 
@@ -114,7 +113,7 @@ def gather(site: Site, now: dt.datetime, crl_pem: bytes | None = None) -> Server
         crl_pem=crl_pem,
         dashboards=read_dashboards(),
         warnings=_check_crl(crl_pem, now) + (grafana.warnings if grafana else ()),
-        earlier_conffiles=earlier.conffiles if (earlier := load_builds(site).get(PACKAGE)) else (),
+        earlier_conffiles=earlier.last_shipped() if (earlier := load_builds(site).get(PACKAGE)) else (),
         grafana=grafana,
         baked=baked_hosts(site),
     )
@@ -244,13 +243,6 @@ def _repo_context(config: SiteConfig) -> dict[str, Any]:
     return reposerver.context(config, etc=ETC, tls=TLS, data_dir=DATA_DIR)
 
 
-def _obsolete_dirs(obsolete: list[str], files: list[FileEntry]) -> list[str]:
-    """The directories under /etc/madash-server that only obsolete conffiles were in, deepest first."""
-    kept = {str(parent) for f in files for parent in PurePosixPath(f.path).parents}
-    dirs = {str(parent) for path in obsolete for parent in PurePosixPath(path).parents if parent.is_relative_to(ETC)}
-    return sorted(dirs - kept, key=lambda d: (-d.count("/"), d))
-
-
 def server_spec(inputs: ServerInputs) -> PackageSpec:
     context = _context(inputs.config, inputs.grafana)
     # madash-ensure-influxdb.service and madash-grafana-admin.service are not among them: they have no
@@ -266,7 +258,7 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
     ]
     files = _files(inputs, context)
     shipped = {f.path for f in files if f.conffile}
-    obsolete = sorted({*OPTIONAL_CONFFILES, *inputs.earlier_conffiles} - shipped)
+    obsolete = obsolete_conffiles(OPTIONAL_CONFFILES, inputs.earlier_conffiles, shipped)
     concerns = ["obsolete-conffiles", "obsolete-dirs"] if obsolete else []
     script_context = {
         **context,
@@ -275,7 +267,7 @@ def server_spec(inputs: ServerInputs) -> PackageSpec:
         "unit_sums": UNIT_SUMS,
         "unit_dir": UNIT_DIR,
         "obsolete_conffiles": obsolete,
-        "obsolete_dirs": _obsolete_dirs(obsolete, files),
+        "obsolete_dirs": obsolete_dirs([c["path"] for c in obsolete], files, (DASHBOARDS, *PROVISIONING_DIRS), ETC),
         **_repo_context(inputs.config),
     }
     serving = ["repo-dir"] if inputs.config.repo.serve else []

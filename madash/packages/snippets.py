@@ -23,7 +23,7 @@ SNIPPET_MAX_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Snippet:
-    name: str  # file name inside /etc/madash/telegraf.d
+    name: str  # file name inside the package's telegraf.d (HostPaths.snippets)
     data: bytes
 
 

@@ -16,6 +16,9 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from madash.deb.spec import FileEntry
+from madash.packages import reread
+from madash.packages.hostpaths import ADMIN_CONFIG_DIR, PACKAGE_PREFIX, host_paths
 from madash.render import render
 from madash.site.config import InternetSection
 from madash.site.features import BASE_METRICS, FEATURES, Feature
@@ -24,8 +27,6 @@ from madash.site.values import interval_seconds
 if TYPE_CHECKING:
     from madash.packages.client import ClientInputs
 
-ETC = "/etc/madash"
-TLS_DIR = f"{ETC}/tls"
 # systemd's LoadCredential name for the writer password, also the key Telegraf asks its secret store for.
 CREDENTIAL = "influxdb_password"
 SECRET_STORE = "madash"  # noqa: S105 - the store's id, not a secret
@@ -33,7 +34,7 @@ PASSWORD_REFERENCE = f"@{{{SECRET_STORE}:{CREDENTIAL}}}"
 # The global tag naming the package a metric comes from, as apt spells it (madash-client-HOST=VERSION): the
 # Fleet dashboard tells from it what each host runs. The version is not known when the configuration is made
 # (it follows from the package's digest), so the configuration names a variable that a drop-in made with the
-# version sets (client.version_dropin), and stays the same file from one version to the next.
+# version sets (version_dropin, below), and stays the same file from one version to the next.
 PACKAGE_TAG = "madash_package"
 PACKAGE_VARIABLE = "MADASH_PACKAGE"
 # How long an outage of the server the buffer bridges without dropping a metric.
@@ -76,6 +77,7 @@ def buffer_limit(features: Iterable[Feature], host_interval: str, internet: Inte
 def telegraf_config(inputs: ClientInputs) -> str:
     features = sorted(inputs.host_config.features)
     interval = inputs.host_config.interval
+    paths = host_paths(inputs.host)
     return render(
         "conf/telegraf/client.conf.j2",
         {
@@ -94,10 +96,31 @@ def telegraf_config(inputs: ClientInputs) -> str:
             "writer_user": inputs.writer_user,
             "secret_store": SECRET_STORE,
             "password_reference": PASSWORD_REFERENCE,
-            "tls_ca": f"{TLS_DIR}/ca.crt",
-            "tls_cert": f"{TLS_DIR}/client.crt",
-            "tls_key": f"{TLS_DIR}/client.key",
+            "tls_ca": paths.ca,
+            "tls_cert": paths.cert,
+            "tls_key": paths.key,
+            "password_file": paths.password,
+            "admin_config_dir": ADMIN_CONFIG_DIR,
             "ups_server": inputs.host_config.ups_server,
             "internet": inputs.internet,
         },
     )
+
+
+# The drop-in that hands Telegraf its package's version (see PACKAGE_TAG).
+VERSION_DROPIN = "/lib/systemd/system/telegraf.service.d/madash-version.conf"
+
+
+def package_tag(host: str, version: str) -> str:
+    """The value of HOST's madash_package tag at VERSION: the package as apt spells it, NAME=VERSION."""
+    return f"{PACKAGE_PREFIX}{host}={version}"
+
+
+def version_dropin(host: str, version: str) -> tuple[FileEntry, ...]:
+    """The drop-in that hands Telegraf its package's version: made once the version is known."""
+    assignment = f"{PACKAGE_VARIABLE}={package_tag(host, version)}"
+    text = render(
+        "debian/client/telegraf-version.conf.j2", {"host": host, "tag": PACKAGE_TAG, "assignment": assignment}
+    )
+    reread.unit(VERSION_DROPIN, text, {"Service": {"Environment"}}, {"Service": {"Environment": assignment}})
+    return (FileEntry(VERSION_DROPIN, text.encode()),)
