@@ -61,7 +61,7 @@ def _newest(site_dir: Path) -> Path:
 
 
 # Not about changelogs: a site snippet is shipped 0600 (it may hold a secret) without an override yet.
-KNOWN = {"W: madash-client-laptop: non-standard-file-perm 0600 != 0644 [etc/madash/telegraf.d/host-extra.conf]"}
+KNOWN: set[str] = set()
 
 
 def _lintian(deb: Path) -> None:
@@ -101,8 +101,8 @@ def test_a_client_s_changelog_says_what_changed_and_keeps_older_entries(
         "Snippet host-extra.conf added.",
         "Depends changed from telegraf, passwd, smartmontools, sudo to telegraf,",
         "Recommends removed (was nvme-cli).",
-        "Files added: /etc/madash/telegraf.d/host-extra.conf.",
-        "Files changed: /etc/madash/telegraf.conf",
+        "Files added: /var/lib/madash-client-laptop/telegraf.d/host-extra.conf.",
+        "/usr/share/madash-client-laptop/telegraf.conf",
         "Files removed: /etc/sudoers.d/madash-telegraf.",
     ):
         assert line in changes, (line, changes)
@@ -118,7 +118,10 @@ def test_a_client_s_changelog_says_what_changed_and_keeps_older_entries(
     _, path = _changelog(third, tmp_path)
     newest, *_ = _entries(path)
     assert "Certificate renewed: serial " in newest["Changes"]
-    assert "Files changed: /etc/madash/tls/client.crt, /etc/madash/tls/client.key." in newest["Changes"]
+    assert (
+        "Files changed: /usr/share/madash-client-laptop/tls/client.crt, /var/lib/madash-client-laptop/tls/apt-client.key, /var/lib/madash-client-laptop/tls/client.key."
+        in newest["Changes"]
+    )
     assert "Feature" not in newest["Changes"] and "Interval" not in newest["Changes"]
     assert len(_entries(path)) == 3
 
