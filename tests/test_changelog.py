@@ -119,9 +119,9 @@ def test_a_client_s_changelog_says_what_changed_and_keeps_older_entries(
     newest, *_ = _entries(path)
     assert "Certificate renewed: serial " in newest["Changes"]
     assert (
-        "Files changed: /usr/share/madash-client-laptop/tls/client.crt, /var/lib/madash-client-laptop/tls/apt-client.key, /var/lib/madash-client-laptop/tls/client.key."
-        in newest["Changes"]
-    )
+        "Files changed: /usr/share/madash-client-laptop/tls/client.crt, "
+        "/var/lib/madash-client-laptop/tls/apt-client.key, /var/lib/madash-client-laptop/tls/client.key."
+    ) in newest["Changes"]
     assert "Feature" not in newest["Changes"] and "Interval" not in newest["Changes"]
     assert len(_entries(path)) == 3
 
