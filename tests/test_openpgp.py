@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,15 @@ def gpg(home: Path, *args: str, input: bytes | None = None) -> bytes:  # noqa: A
 
 
 @pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    """A gpg home of the test's own: gpg starts an agent for it, which must not outlive the test."""
+    path = tmp_path / "home"
+    path.mkdir(mode=0o700)
+    yield path
+    subprocess.run(["gpgconf", "--homedir", str(path), "--kill", "all"], check=False)
+
+
+@pytest.fixture
 def key(tmp_path: Path) -> tuple[openpgp.Key, Path]:
     made = openpgp.Key(Ed25519PrivateKey.generate(), int(time.time()) - 3600)
     keyring = tmp_path / "key.gpg"
@@ -48,7 +57,7 @@ def key(tmp_path: Path) -> tuple[openpgp.Key, Path]:
 
 
 @pytest.mark.parametrize("text", TEXTS)
-def test_gpgv_accepts_both_signatures(text: bytes, key: tuple[openpgp.Key, Path], tmp_path: Path) -> None:
+def test_gpgv_accepts_both_signatures(text: bytes, key: tuple[openpgp.Key, Path], tmp_path: Path, home: Path) -> None:
     made, keyring = key
     (tmp_path / "Release").write_bytes(text)
     (tmp_path / "InRelease").write_bytes(openpgp.clearsign(made, text))
@@ -58,8 +67,6 @@ def test_gpgv_accepts_both_signatures(text: bytes, key: tuple[openpgp.Key, Path]
     detached = gpgv(keyring, tmp_path / "Release.gpg", tmp_path / "Release")
     assert detached.returncode == 0 and made.fingerprint.hex().upper() in detached.stderr, detached.stderr
     # What gpg reads back out of the clearsigned file is the text (up to blanks at line ends).
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
     gpg(home, "--import", str(keyring))
     out = gpg(home, "--decrypt", str(tmp_path / "InRelease"))
     assert out.rstrip(b"\n").split(b"\n") == [line.rstrip(b" \t") for line in text.rstrip(b"\n").split(b"\n")]
@@ -75,10 +82,8 @@ def test_a_changed_text_or_another_key_is_refused(key: tuple[openpgp.Key, Path],
     assert gpgv(keyring, tmp_path / "Other").returncode != 0
 
 
-def test_the_public_key_is_what_gpg_reads(key: tuple[openpgp.Key, Path], tmp_path: Path) -> None:
+def test_the_public_key_is_what_gpg_reads(key: tuple[openpgp.Key, Path], home: Path) -> None:
     made, keyring = key
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
     gpg(home, "--import", str(keyring))
     listing = gpg(home, "--with-colons", "--check-sigs").decode()
     assert f"fpr:::::::::{made.fingerprint.hex().upper()}:" in listing
