@@ -1,8 +1,13 @@
-"""madash as it was before nothing generated was a conffile: the toolkit at that commit, from git.
+"""madash as it was before nothing generated was a conffile: the toolkit at that commit.
 
 The migration tests bake a host's first package with that toolkit, exactly as sites
-installed it, and upgrade to the current one. The tree comes from this repository's
-own history (``git archive``), so a clone with its history is all it needs.
+installed it, and upgrade to the current one. The tree is kept in
+tests/fixtures/toolkit-conffile-layout.tar.gz, made once with
+
+    git archive --format=tar CONFFILE_LAYOUT madash conf debian dashboards | gzip -n -9
+
+so that a checkout without that history (a shallow CI clone) has it too; a test checks
+the tarball against the commit wherever the history is there.
 """
 
 from __future__ import annotations
@@ -12,24 +17,32 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The last commit whose client packages shipped everything under /etc/madash as conffiles.
 CONFFILE_LAYOUT = "fa605bfa2c74f24aaef9e9187f53fd328a0ff126"
 
 
+FROZEN = REPO_ROOT / "tests" / "fixtures" / "toolkit-conffile-layout.tar.gz"
+# The sha256 of FROZEN's tar (uncompressed), which is git archive's output for the commit.
+FROZEN_SHA256 = "5d2a53eca73ca70be5f3d7b756f8d482610c5bd0ab54f3e216941199faefcb91"
+
+
 def old_toolkit(dest: Path) -> Path:
     """The toolkit's tree at CONFFILE_LAYOUT, unpacked into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-z", "-f", str(FROZEN), "-C", str(dest)], check=True)
+    return dest
+
+
+def archive_of_commit() -> bytes | None:
+    """What FROZEN was made from, when this checkout's history has the commit; None in a shallow clone."""
     known = subprocess.run(["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{CONFFILE_LAYOUT}^{{commit}}"],
                            capture_output=True, check=False)  # fmt: skip
     if known.returncode != 0:
-        pytest.fail(f"commit {CONFFILE_LAYOUT} is not in {REPO_ROOT}'s history: the tests need a full clone")
-    dest.mkdir(parents=True, exist_ok=True)
+        return None
     archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", CONFFILE_LAYOUT,
                               "madash", "conf", "debian", "dashboards"], capture_output=True, check=True)  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest
+    return archive.stdout
 
 
 def run_old(tree: Path, *args: str | Path) -> str:
