@@ -17,6 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tomlkit
+
+from madash.site.config import load_site, repo_url
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The last commit whose client packages shipped everything under /etc/madash as conffiles.
 CONFFILE_LAYOUT = "fa605bfa2c74f24aaef9e9187f53fd328a0ff126"
@@ -45,11 +49,35 @@ def archive_of_commit() -> bytes | None:
     return archive.stdout
 
 
+# Keys that `init` writes into madash.toml since CONFFILE_LAYOUT, which the old toolkit refuses as unknown:
+# a site made in those days had none of them.
+NEWER_KEYS = {"server": ("repo_port",), "repo": ("serve",)}
+
+
 def run_old(tree: Path, *args: str | Path) -> str:
-    """madash-build from the old tree (its own templates: data_root() is the tree), as a separate process."""
+    """madash-build from the old tree (its own templates: data_root() is the tree), as a separate process,
+    on the site's madash.toml as that toolkit knew it (NEWER_KEYS left out while it runs)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MADASH_")}
     env["PYTHONPATH"] = str(tree)
-    result = subprocess.run([sys.executable, "-m", "madash.cli", *map(str, args)],
-                            capture_output=True, text=True, env=env, check=False, cwd=tree)  # fmt: skip
-    assert result.returncode == 0, f"old madash-build {' '.join(map(str, args))}: {result.stderr}"
+    words = [str(a) for a in args]
+    config = Path(words[words.index("--site") + 1]) / "madash.toml"
+    document = tomlkit.parse(config.read_text())
+    # The repository's URL had no default then: a site of those days named it.
+    url = repo_url(load_site(config.parent).config)
+    added_url = bool(url) and not document.get("repo", {}).get("url")
+    taken = {(t, k): document[t].pop(k) for t, keys in NEWER_KEYS.items() for k in keys if k in document.get(t, {})}
+    if added_url:
+        document.setdefault("repo", tomlkit.table())["url"] = url
+    config.write_text(tomlkit.dumps(document))
+    try:
+        result = subprocess.run([sys.executable, "-m", "madash.cli", *words],
+                                capture_output=True, text=True, env=env, check=False, cwd=tree)  # fmt: skip
+    finally:  # the keys go back beside whatever the old toolkit wrote (a host it added)
+        document = tomlkit.parse(config.read_text())
+        for (table, key), value in taken.items():
+            document[table][key] = value
+        if added_url:
+            document["repo"].pop("url", None)
+        config.write_text(tomlkit.dumps(document))
+    assert result.returncode == 0, f"old madash-build {' '.join(words)}: {result.stderr}"
     return result.stdout

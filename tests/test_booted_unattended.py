@@ -7,9 +7,9 @@ stop at dpkg's conffile prompt). The host was installed by the toolkit as it was
 a file of their own to /etc/madash/telegraf.d:
 
 - with that layout, a new version is never installed: unattended-upgrade skips it for the prompt;
-- the first version of the current layout is installed, with the host's renewed key, while the
-  server's new CRL revokes the old certificate: Telegraf writes through the door again, with the new
-  key, and the admin's own file is still read.
+- the first version of the current layout is installed, with the host's renewed key; once the
+  server's new CRL revokes the old certificate, Telegraf writes through the door with the new key,
+  and the admin's own file is still read.
 
 The server machine and the repository are tests/test_booted.py's (same stand-ins, same reasons).
 """
@@ -117,17 +117,19 @@ def test_the_conffile_layout_never_delivers_once_the_admin_edited(
 def test_the_upgrade_to_the_current_layout_completes_and_delivers(
     host: Machine, site_dir: Path, server: Machine
 ) -> None:
-    """Renewed key, new CRL on the server (the old certificate revoked), new configuration, unattended."""
+    """Renewed key, new configuration, unattended; then the server's new CRL revokes the old certificate.
+
+    In the order an admin follows (README, day two): the host fetches its new package with the certificate
+    it has, which the repository server admits until the new CRL is installed there."""
     cli(site_dir, "renew", HOST)
-    cli(site_dir, "server")
-    server_deb = newest(site_dir, "madash-server")
-    server.run(["dpkg", "-i", server.copy_in(server_deb)], timeout=120)
     cli(site_dir, "client", HOST, "--tag", "stage=current")
     new = newest(site_dir, PACKAGE).name.split("_")[1]
     publish(site_dir, server)
     pid = telegraf_pid(host)
     upgraded_at = server.run(["date", "+%s"]).stdout.strip()
     out = unattended_upgrade(host)
+    cli(site_dir, "server")
+    server.run(["dpkg", "-i", server.copy_in(newest(site_dir, "madash-server"))], timeout=120)
 
     assert installed_version(host) == new, out
     status = host.run(["dpkg-query", "-W", "-f", "${Status}\n${Conffiles}\n", PACKAGE]).stdout
