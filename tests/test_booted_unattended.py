@@ -24,6 +24,7 @@ from debian_inspector.version import Version
 
 from tests.boot import Machine
 from tests.old_layout import old_toolkit, run_old
+from tests.standin import build_tree
 from tests.test_booted import (
     HOST,
     METRICS_TIMEOUT,
@@ -163,14 +164,32 @@ def test_the_upgrade_to_the_current_layout_completes_and_delivers(
     assert "W:" not in update and "E:" not in update, update
 
 
-def test_later_upgrades_deliver_whatever_the_admin_changed(host: Machine, site_dir: Path, server: Machine) -> None:
+def standin_package(tmp_path: Path, name: str) -> Path:
+    """An empty package called NAME, for the site's shared suite (madash-build add-package)."""
+    tree = tmp_path / name
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: tests <tests@example.org>\n"
+        f"Description: stand-in {name} for the booted tests\n"
+    )
+    deb = tmp_path / f"{name}.deb"
+    build_tree(tree, deb)
+    return deb
+
+
+def test_later_upgrades_deliver_whatever_the_admin_changed(
+    host: Machine, site_dir: Path, server: Machine, tmp_path: Path
+) -> None:
     """From the current layout on: nothing madash changes is a file the admin edits, so every new version
-    arrives; the admin's file in telegraf.d is never touched."""
+    arrives, its new Recommends too (issue 15: the smart feature recommends nvme-cli, here a stand-in the
+    site publishes in shared); the admin's file in telegraf.d is never touched."""
     host.write_text(ADMIN_FILE, ADMIN_CONF + "# edited again\n")
-    cli(site_dir, "client", HOST, "--tag", "stage=later")
+    cli(site_dir, "add-package", str(standin_package(tmp_path, "nvme-cli")))
+    cli(site_dir, "client", HOST, "--feature", "smart", "--tag", "stage=later")
     new = newest(site_dir, PACKAGE).name.split("_")[1]
     publish(site_dir, server)
     unattended_upgrade(host)
     assert installed_version(host) == new
+    assert host.run(["dpkg-query", "-W", "-f", "${Status}", "nvme-cli"]).stdout == "install ok installed"
     assert 'stage = "later"' in host.read_text(f"/usr/share/{PACKAGE}/telegraf.conf")
     assert host.read_text(ADMIN_FILE) == ADMIN_CONF + "# edited again\n"
