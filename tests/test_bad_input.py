@@ -320,6 +320,7 @@ FILE_CASES: list[tuple[str, Edit, str]] = [
     ("ups 0.0.0.0", host('ups_server = "tcp://0.0.0.0:3551"'), "unspecified"),
     ("ups port 0", host('ups_server = "tcp://127.0.0.1:0"'), "invalid port"),
     ("ups port huge", host('ups_server = "tcp://127.0.0.1:99999"'), "not an address such as"),
+    ("unattended not a boolean", host('unattended_upgrades = "no"'), "unattended_upgrades"),
     ("ups no port", host('ups_server = "tcp://127.0.0.1"'), "not an address such as"),
     ("ups http", host('ups_server = "http://127.0.0.1:3551"'), "not an address such as"),
     ("ups path", host('ups_server = "tcp://127.0.0.1:3551/x"'), "not an address such as"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import itertools
 import os
 import subprocess
@@ -11,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tomlkit
 
 from madash.deb.reader import DebContents, read_deb
 from madash.errors import MadashError, UsageError
 from madash.formats import systemd
 from madash.packages import bake
 from madash.packages.client import DROPIN
+from madash.packages.client import UNATTENDED_CONF as UNATTENDED
 from madash.pki import store as certstore
 from madash.site.config import Site, load_site
 from tests.conftest import NOW, Result, assert_one_line_error, bake_host, run_cli_read_only, snapshot
@@ -348,3 +351,20 @@ def test_interrupted_build_leaves_no_partial_file(site_dir: Path, monkeypatch: p
         if (site_dir / "builds.json").exists()
         else True
     )
+
+
+def test_a_host_can_opt_out_of_unattended_upgrades(site_dir: Path) -> None:
+    """hosts.HOST.unattended_upgrades = false: no Origins-Pattern file, and the next package removes the one an
+    earlier version shipped (issue 15, item 4); the changelog says so."""
+    first = read_deb(bake_host(site_dir, "laptop").path)
+    assert UNATTENDED in first.members and UNATTENDED in first.conffiles
+    config = site_dir / "madash.toml"
+    document = tomlkit.parse(config.read_text())
+    document["hosts"]["laptop"]["unattended_upgrades"] = False
+    config.write_text(tomlkit.dumps(document))
+    second = read_deb(bake_host(site_dir, "laptop").path)
+    assert UNATTENDED not in second.members and UNATTENDED not in second.conffiles
+    assert "/etc/apt/sources.list.d/madash.sources" in second.conffiles  # the apt source itself stays
+    assert f"rm_conffile {UNATTENDED} " in second.scripts["postinst"]
+    changelog = gzip.decompress(second.members["/usr/share/doc/madash-client-laptop/changelog.gz"].data or b"")
+    assert b"unattended_upgrades" in changelog, changelog

@@ -183,6 +183,7 @@ def _config_files(inputs: ClientInputs, features: list[Feature], context: dict[s
         sources = sources_entry(apt, inputs.site_name, inputs.host)
         files.append(FileEntry(APT_SOURCES, sources.encode(), conffile=True))
         files.append(FileEntry(KEYRING, apt.keyring, conffile=True))
+    if apt is not None and inputs.host_config.unattended_upgrades:
         unattended = render("conf/apt/unattended-upgrades.conf.j2", {**context, "suites": _suites(inputs)})
         files.append(FileEntry(UNATTENDED_CONF, unattended.encode(), conffile=True))
     if apt is not None and apt.https_host:
@@ -287,6 +288,7 @@ def _facts(inputs: ClientInputs, features: list[Feature]) -> dict[str, str]:
     if Feature.INTERNET in features:
         facts |= changelog.settings("internet", inputs.internet)
     facts["setting:repository"] = inputs.apt.url if inputs.apt is not None else "none"
+    facts["setting:unattended_upgrades"] = "on" if host.unattended_upgrades else "off"
     return facts
 
 
@@ -343,7 +345,8 @@ def _reread(spec: PackageSpec, inputs: ClientInputs, features: list[Feature]) ->
         patterns = {
             f"Unattended-Upgrade::Origins-Pattern::{i}": f"label=madash,codename={s}" for i, s in enumerate(suites)
         }
-        reread.apt_conf(UNATTENDED_CONF, text[UNATTENDED_CONF], patterns)
+        if inputs.host_config.unattended_upgrades:
+            reread.apt_conf(UNATTENDED_CONF, text[UNATTENDED_CONF], patterns)
         if inputs.apt.https_host:
             prefix = f"Acquire::https::{inputs.apt.https_host}::"
             files = {"CaInfo": paths.ca, "SslCert": paths.cert, "SslKey": paths.apt_key}

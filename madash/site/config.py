@@ -237,6 +237,9 @@ class HostSection:
     interval: str = field(default="10s", metadata=_check(check_interval))
     tags: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}), metadata=_check(check_tags))
     ups_server: str = field(default="tcp://127.0.0.1:3551", metadata=_check(check_tcp_address))
+    # Whether the package adds the site's suites to unattended-upgrades' Origins-Pattern (when it carries
+    # an apt source): false for a host whose admin upgrades it by hand.
+    unattended_upgrades: bool = True
 
 
 @dataclass(frozen=True)
