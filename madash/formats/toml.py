@@ -11,20 +11,25 @@ and every ``@{`` it could take for a secret (see telegraf_safe), and
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Iterable
+import tomllib
+import types
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from madash.errors import RenderError
 from madash.formats._common import comment as _comment
 from madash.formats._common import is_unsafe, refuse, text
 
+# tomli where installed (madash[fast]), else tomllib: Debian's python3-madash, and pip installs without
+# the extra. Looked up by name, so that the types are the same whether or not tomli is there.
 try:
-    from tomli import TOMLDecodeError as _TOMLDecodeError
-    from tomli import loads as _loads
-except ImportError:  # Debian's python3-madash, and pip installs without the [fast] extra
-    from tomllib import TOMLDecodeError as _TOMLDecodeError  # type: ignore[assignment]
-    from tomllib import loads as _loads
+    _parser: types.ModuleType = importlib.import_module("tomli")
+except ImportError:
+    _parser = tomllib
+_loads: Callable[[str], dict[str, Any]] = _parser.loads
+_TOMLDecodeError: type[ValueError] = _parser.TOMLDecodeError
 
 FORMAT = "TOML"
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
