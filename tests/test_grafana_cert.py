@@ -271,3 +271,18 @@ def test_a_damaged_site_file_is_one_error(site_dir: Path, madash: Madash) -> Non
     (site_dir / "pki" / "grafana.pem").chmod(0o600)
     assert_one_line_error(madash("--site", site_dir, "server"), 2, "pki/grafana.pem holds no key")
     assert bake.load_builds(load_site(site_dir)) == {}
+
+
+def test_control_characters_in_the_certificate_s_names_never_reach_the_terminal(
+    site_dir: Path, tmp_path: Path, madash: Madash
+) -> None:
+    """A subject (and an extra subjectAltName) holding a newline and an escape sequence: the pair is valid
+    for the host, so it is kept, and what is printed of its names is one line with the controls escaped."""
+    evil = f'{HOST}\n\x1b[31mEVIL "${{X}}"'
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _cert(evil, key, evil, key, ca=False, names=(HOST, evil))
+    chain, key_file = _pair(tmp_path / "in", PublicCA.make(), _pem(cert), _key_pem(key))
+    result = madash("--site", site_dir, "grafana-cert", chain, key_file)
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out and result.out.count("\n") == 2, result.out
+    assert "\\u000a\\u001b[31mEVIL" in result.out

@@ -299,9 +299,12 @@ def cmd_grafana_cert(args: argparse.Namespace) -> int:
         if args.cert is None or args.key is None:
             raise UsageError("grafana-cert takes CERT and KEY, or --remove", hint=f"see '{PROG} grafana-cert --help'")
         pair = supplied.import_pair(site, args.cert, args.key, now())
+        # The names come from the admin's file: a control character in one must not reach the terminal.
         print(
-            f"pki/grafana.pem: {pair.subject}, from {pair.issuer}, for {', '.join(pair.names)}, "
-            f"until {pair.not_after:%Y-%m-%d}"
+            one_line(
+                f"pki/grafana.pem: {pair.subject}, from {pair.issuer}, for {', '.join(pair.names)}, "
+                f"until {pair.not_after:%Y-%m-%d}"
+            )
         )
         for warning in pair.warnings:
             print(f"{PROG}: warning: {one_line(warning)}", file=sys.stderr)
