@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from madash.apt import publish as repo
+from madash.packages.aptsource import SERVER_SUITE
 from madash.site.config import load_site
 from tests.apt_view import AptRefused, apt_view
 from tests.conftest import NOW, Result, assert_one_line_error, bake_host, set_repo
@@ -30,9 +32,12 @@ def now() -> dt.datetime:
 
 
 def expected(site_dir: Path) -> dict[str, tuple[str, str]]:
-    """package → (version, SHA-256) of what each suite of repo/ offers: what apt must see in a good copy."""
+    """package → (version, SHA-256) of what each pushed suite of repo/ offers: what apt must see in a good copy
+    (the server's own suite never travels)."""
     seen: dict[str, tuple[str, str]] = {}
     for deb in (site_dir / "repo" / "pool").glob("*/*.deb"):
+        if deb.parent.name == SERVER_SUITE:
+            continue
         package, version, _ = deb.name.split("_")
         if package not in seen or version > seen[package][0]:  # madash's versions sort as text (DATE.TIME)
             seen[package] = (version, hashlib.sha256(deb.read_bytes()).hexdigest())
@@ -40,7 +45,7 @@ def expected(site_dir: Path) -> dict[str, tuple[str, str]]:
 
 
 def suites(site_dir: Path) -> list[str]:
-    return sorted(repo.published_suites(site_dir / "repo"))
+    return sorted(set(repo.published_suites(site_dir / "repo")) - {SERVER_SUITE})
 
 
 def view(site_dir: Path, dest: Path, work: Path) -> dict[str, tuple[str, str]]:
@@ -59,9 +64,17 @@ def test_the_copy_verifies_with_apt_and_holds_nothing_private(baked: Path, madas
     dest = tmp_path / "dest"
     result = madash("--site", baked, "repo", "--push", dest)
     assert result.code == 0, result
-    assert f"pushed to {dest}/: 19 files copied, 3 suites switched (host-laptop, host-web, server)" in result.out
-    assert "push: copying packages" in result.err and "push: suites switched: 3;" in result.err
+    assert f"pushed to {dest}/: 13 files copied, 2 suites switched (host-laptop, host-web)" in result.out
+    assert "push: copying packages" in result.err and "push: suites switched: 2;" in result.err
     assert view(baked, dest, tmp_path / "apt") == expected(baked)
+    # madash-server (every password of the site, the server key) stays home: no host's source names it.
+    assert not any(dest.glob(f"*/{SERVER_SUITE}")) and not list(dest.rglob("madash-server_*"))
+    # One an earlier push left (before it was kept home) goes with the next push.
+    for part in ("pool", ".suites"):
+        shutil.copytree(baked / "repo" / part / SERVER_SUITE, dest / part / SERVER_SUITE, symlinks=True)
+    os.symlink(os.readlink(baked / "repo" / "dists" / SERVER_SUITE), dest / "dists" / SERVER_SUITE)
+    assert madash("--site", baked, "repo", "--push", dest).code == 0
+    assert not any(dest.glob(f"*/{SERVER_SUITE}")) and not list(dest.rglob("madash-server_*"))
 
     top = sorted(os.listdir(dest))
     assert top == [".suites", "dists", "madash-archive-keyring.gpg", "pool"], "sources/ and the state stay home"

@@ -36,6 +36,7 @@ from madash import run
 from madash.apt.publish import KEYRING_NAME, published_suites
 from madash.errors import MadashError, ToolError, UsageError
 from madash.fsutil import site_lock
+from madash.packages.aptsource import SERVER_SUITE
 from madash.site.config import Site
 from madash.site.destination import Destination
 
@@ -51,7 +52,11 @@ _OPTIONS = [
     "--mkpath", "--recursive", "--links", "--hard-links", "--times", "--omit-dir-times",
     "--no-perms", "--chmod=D0750,F0640", "--out-format=%i %n",
 ]  # fmt: skip
-_PUBLIC = [f"--include={GENERATIONS}", "--include=/pool/", f"--include=/{KEYRING_NAME}"]
+# The server's own suite holds madash-server, with every password of the site and the server key: no host
+# names it and the server installs its package by file, so it never travels to where a web server (and
+# its user, who can read what it serves) could reach it; the last run deletes one an earlier push left.
+_SERVER = [f"--exclude=/{d}/{SERVER_SUITE}" for d in ("dists", "pool", GENERATIONS.strip("/"))]
+_PUBLIC = [*_SERVER, f"--include={GENERATIONS}", "--include=/pool/", f"--include=/{KEYRING_NAME}"]
 _PRIVATE = ["--exclude=.*", "--exclude=/*"]  # after the includes: rsync applies the first rule that matches
 
 
@@ -134,7 +139,7 @@ def push(site: Site, destination: Destination, report: Report) -> PushResult:
         copied = sum(1 for line in first if line.startswith((">f", "<f")))
         report(f"files copied: {copied}; switching the suites")
         second = _rsync(
-            [*_OPTIONS, "--delete", "--include=/dists/", *_PRIVATE, source, destination.target], destination
+            [*_OPTIONS, "--delete", *_SERVER, "--include=/dists/", *_PRIVATE, source, destination.target], destination
         )
         switched = sorted(
             line.split(None, 1)[1].removeprefix("dists/")
