@@ -9,6 +9,7 @@ from dashboards import telegraf_row
 from dashboards.board import FeatureHost, Hosts, make
 from dashboards.influx import Query
 from dashboards.panels import (
+    LIMIT_LINE,
     Common,
     Item,
     Override,
@@ -143,8 +144,7 @@ ITEMS: list[Item] = [
                             "byName",
                             "CPUs",
                             (
-                                ("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
-                                ("custom.fillOpacity", 0),
+                                *LIMIT_LINE,
                                 ("color", {"mode": "fixed", "fixedColor": "red"}),
                             ),
                         ),
@@ -190,7 +190,7 @@ ITEMS: list[Item] = [
                         Override(
                             "byName",
                             "total",
-                            (("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}), ("custom.fillOpacity", 0)),
+                            LIMIT_LINE,
                         ),
                     ),
                 )
@@ -451,7 +451,7 @@ ITEMS: list[Item] = [
                         Override(
                             "byRegexp",
                             "/ total$/",
-                            (("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}), ("custom.fillOpacity", 0)),
+                            LIMIT_LINE,
                         ),
                     ),
                 )

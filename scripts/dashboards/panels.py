@@ -19,6 +19,13 @@ Property = tuple[str, object]  # an override's property: Grafana's id and value
 Mapping = tuple[str, str | tuple[float, float], str, str]  # kind (value, range, regex), what it matches, text, colour
 
 
+# A series that is a limit (a total, a capacity, a buffer's size) drawn as a dashed line without fill.
+LIMIT_LINE: tuple[Property, ...] = (
+    ("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+    ("custom.fillOpacity", 0),
+)
+
+
 @dataclass(frozen=True)
 class Override:
     matcher: str  # byName or byRegexp

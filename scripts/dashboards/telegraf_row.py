@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dashboards.influx import Query
-from dashboards.panels import Common, Override, Row, stat_panel, timeseries_panel
+from dashboards.panels import LIMIT_LINE, Common, Override, Row, stat_panel, timeseries_panel
 
 ROW = Row(
     "Telegraf",
@@ -50,7 +50,7 @@ ROW = Row(
                     Override(
                         "byRegexp",
                         "/ limit$/",
-                        (("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}), ("custom.fillOpacity", 0)),
+                        LIMIT_LINE,
                     ),
                 ),
             )
