@@ -24,10 +24,10 @@ from types import TracebackType
 from typing import Self
 
 from madash.deb.reader import read_deb
+from madash.packages.client import DROPIN
+from madash.packages.telegraf import VERSION_DROPIN
 from tests.servers import ServerError
 
-DROPIN = "/lib/systemd/system/telegraf.service.d/madash.conf"
-VERSION_DROPIN = "/lib/systemd/system/telegraf.service.d/madash-version.conf"
 ETC = "/etc/madash"
 # Telegraf's log lines: "2026-12-02T12:24:35Z E! [inputs.docker] Error in plugin: ...".
 LEVEL = re.compile(r"^\S+ ([EWID])! (.*)$")

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from madash.deb.spec import FileEntry
 from madash.errors import MadashError
+from madash.packages.aptsource import CLIENT_PREFIX
 from madash.packages.bake import load_builds
+from madash.packages.telegraf import package_tag
 from madash.site.config import Site
 from madash.site.values import check_host_name
 
 BAKED = "/usr/share/madash-server/baked.json"
-CLIENT_PREFIX = "madash-client-"
 _VERSION_RE = re.compile(r"[0-9][0-9.]*")
 
 
@@ -34,8 +35,8 @@ class Baked:
     epoch: int  # when that version was baked: the point's time, so that a second write changes nothing
 
     def package(self) -> str:
-        # The value of the client's madash_package tag (telegraf.package_tag).
-        return f"{CLIENT_PREFIX}{self.host}={self.version}"
+        """The value of the client's madash_package tag."""
+        return package_tag(self.host, self.version)
 
 
 def baked_hosts(site: Site) -> tuple[Baked, ...]:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PACKAGE_PREFIX = "madash-client-"
+from madash.packages.aptsource import CLIENT_PREFIX
+
+PACKAGE_PREFIX = CLIENT_PREFIX  # every client package's name: madash-client-HOST
 ETC = "/etc/madash"
 # The admin's own Telegraf configuration, read after madash's.
 ADMIN_CONFIG_DIR = f"{ETC}/telegraf.d"
