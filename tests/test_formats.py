@@ -314,7 +314,7 @@ def test_deb822_paragraph(fields: dict[str, str], order: list[str]) -> None:
     assert python_debian(text) == ([fields] if fields else [])
     assert deb822.parse_paragraphs(text) == ([fields] if fields else [])
     written = [line.split(":")[0] for line in text.splitlines() if not line.startswith(" ")]
-    ranked = [n for o in order for n in fields if n.lower() == o.lower()]
+    ranked = list(dict.fromkeys(n for o in order for n in fields if n.lower() == o.lower()))
     assert written == ranked + sorted(n for n in fields if n not in ranked)
 
 
@@ -714,3 +714,8 @@ def test_non_text_values_are_refused() -> None:
             with pytest.raises(RenderError):
                 function(value)
     assert stunnel.value(5086) == "5086" and shell.quote(Path("/etc/x")) == "/etc/x"
+
+
+def test_deb822_paragraph_writes_a_field_named_twice_in_the_order_once() -> None:
+    # Found by hypothesis (order=['A', 'A']): the field was written twice, which the re-read refuses.
+    assert deb822.format_paragraph({"A": "1", "B": "2"}, ["A", "a", "B"]) == "A: 1\nB: 2\n"

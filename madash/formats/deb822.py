@@ -119,7 +119,7 @@ def format_paragraph(fields: Mapping[str, str], order: Sequence[str] = ()) -> st
         if name.lower() in seen:
             refuse(FORMAT, f"fields {seen[name.lower()]} and {name} are the same field")
         seen[name.lower()] = name
-    wanted = [o.lower() for o in order]
+    wanted = list(dict.fromkeys(o.lower() for o in order))  # a name given twice is still one field
     names = [n for o in wanted for n in fields if n.lower() == o]
     names += sorted(n for n in fields if n.lower() not in wanted)
     lines = []
