@@ -255,3 +255,37 @@ def test_the_upgrade_from_the_conffile_layout_runs_unattended_and_keeps_the_admi
     listed = telegraf_config_check(chroot)
     loaded = [line.split("Loading config: ", 1)[1] for line in listed.stderr.splitlines() if "Loading config: " in line]
     assert loaded == [CONFIG, f"{SNIPPETS}/host-extra.conf", "/etc/madash/telegraf.d/admin.conf"], listed.stderr
+
+
+def test_a_host_swap_from_the_conffile_layout_names_the_old_package_s_snippets(
+    telegraf_installed: Chroot, site_dir: Path, tmp_path: Path
+) -> None:
+    """The old layout kept a host's snippets as conffiles in the admin's directory: after apt's host
+    swap (remove, not purge) they stay, Telegraf reads them, and the new package may not delete another
+    package's conffiles. Its configure names each one and the purge that takes it away; once purged,
+    configure says nothing."""
+    chroot = telegraf_installed
+    tree = old_toolkit(tmp_path / "old")
+    snippet = site_dir / "snippets" / "laptop" / "extra.conf"
+    snippet.parent.mkdir(parents=True)
+    snippet.write_text('[[inputs.x509_cert]]\n  sources = ["/etc/ssl/certs/ca-certificates.crt"]\n')
+    run_old(tree, "--site", site_dir, "client", "laptop")
+    chroot.run(["dpkg", "-i", chroot.copy_in(next((site_dir / "dist").glob("madash-client-laptop_*.deb")))])
+    chroot.write_text("/etc/madash/telegraf.d/admin.conf", ADMIN_CONF)
+    chroot.run(["dpkg", "-r", "madash-client-laptop"])
+    leftover = "/etc/madash/telegraf.d/host-extra.conf"
+    assert chroot.exists(leftover)
+
+    desktop = chroot.copy_in(bake(site_dir, "desktop"))
+    installed = chroot.run(["dpkg", "-i", desktop])
+    warning = (
+        f"madash-client-desktop: Telegraf reads {leftover}, a file of the removed package madash-client-laptop;"
+        " purge it: dpkg --purge madash-client-laptop"
+    )
+    assert warning in installed.stderr.splitlines(), installed.stderr
+    assert "admin.conf" not in installed.stderr, "the admin's own file is nobody's package's"
+
+    chroot.run(["dpkg", "-P", "madash-client-laptop"])
+    assert not chroot.exists(leftover) and chroot.exists("/etc/madash/telegraf.d/admin.conf")
+    again = chroot.run(["dpkg", "-i", desktop])
+    assert "Telegraf reads" not in again.stderr, again.stderr

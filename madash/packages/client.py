@@ -241,7 +241,8 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
     # of configure fails; state before the others: its teardown (purging /var/lib/PACKAGE) runs last.
     # Telegraf starts after groups has added its memberships (telegraf-start, postinst) and goes back
     # to stock after groups has taken them back (telegraf-stock, postrm, earlier so later in teardown).
-    concerns += ["apt-cache", "state", "telegraf-stock", "tls-key", "groups", "telegraf-start"]
+    # leftover-snippets before telegraf-start: the warning comes with the install, before Telegraf reads them.
+    concerns += ["apt-cache", "state", "telegraf-stock", "leftover-snippets", "tls-key", "groups", "telegraf-start"]
     telegraf_only = [paths.key, *(f"{paths.snippets}/{s.name}" for s in inputs.snippets)]
     keys = [{"path": path, "user": "root", "group": TELEGRAF, "mode": "0640"} for path in telegraf_only]
     if context["apt_https"]:
@@ -255,6 +256,8 @@ def client_spec(inputs: ClientInputs) -> PackageSpec:
         "state_prefix": STATE_PREFIX,
         "legacy_state": LEGACY_STATE,
         "service": "telegraf.service",
+        "admin_config_dir": ADMIN_CONFIG_DIR,
+        "package_prefix": PACKAGE_PREFIX,
         "obsolete_dirs": obsolete_dirs([c["path"] for c in obsolete], files, dirs, ETC),
     }
     scripts = assemble(name, concerns, script_context)
