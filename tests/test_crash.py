@@ -305,3 +305,73 @@ def test_the_next_lock_sweeps_what_a_killed_command_left(site_dir: Path) -> None
     assert [p for p in left if p.exists()] == []
     assert not (site_dir / ".init-abcdefgh").exists() and not (site_dir / ".madash-work" / f"pid-{dead.pid}").exists()
     assert keep.exists()
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A baked site with enough suites that `repo` builds them in two forked workers (one per
+    generations.FORK_FROM suites, one per core)."""
+    from madash.apt import generations
+
+    hosts = 2 * generations.FORK_FROM + 2
+    root = tmp_path_factory.mktemp("large") / "site"
+    init_site(root, ["127.0.0.1"], "large", force=False, ca_passphrase=None, now=NOW)
+    with (root / "madash.toml").open("a") as config:
+        config.write("".join(f"\n[hosts.h{i:03d}]\nfeatures = []\n" for i in range(hosts)))
+    tmp = tmp_path_factory.mktemp("large-tmp")
+    for args in (["client", "--all", "--jobs", "2"], ["server"]):
+        result = madash(root, tmp, *args, timeout=300)
+        assert result.returncode == 0, result.stderr
+    return root
+
+
+def _repo_files(site: Path) -> dict[str, int]:
+    return {str(p.relative_to(site)): p.lstat().st_size for p in (site / "repo").rglob("*")}
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "group"])
+def test_kill_a_publish_in_forked_workers(large: Path, tmp_path: Path, group: bool) -> None:
+    """Killed while its forked workers build the suites (a generation exists only once a worker
+    has begun one): none of them writes another byte once the command is dead (without
+    PR_SET_PDEATHSIG they would finish the suites already queued to them, into a site the next
+    command then holds), nothing is left locked or half-written, and the next `repo` publishes
+    every suite."""
+    site, tmp = tmp_path / "site", tmp_path / "tmp"
+    shutil.copytree(large, site, symlinks=True)
+    tmp.mkdir()
+    before = shm()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "madash.cli", "--site", str(site), "repo"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(tmp), start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not WHEN["first-generation"](site):
+            assert process.poll() is None and time.monotonic() < deadline, "no generation was begun"
+            time.sleep(0.002)
+        (os.killpg if group else os.kill)(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        at_death = _repo_files(site)
+        deadline = time.monotonic() + 3
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _group_alive(process.pid), "a worker of the killed publish outlived it"
+        assert _repo_files(site) == at_death, "a worker went on writing after the command was killed"
+    finally:
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert not any(tmp.iterdir()), f"the killed command left {sorted(os.listdir(tmp))} in its TMPDIR"
+    assert not [name for name in shm() - before if not name.startswith("sem.")]
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(site) not in processes, "a worker of the killed publish outlived it"
+    publish = madash(site, tmp, "repo", timeout=120)
+    assert publish.returncode == 0, publish.stderr
+    assert leftovers(site) == []
+    hosts = {p.name.split("_")[0].removeprefix("madash-client-") for p in (site / "dist").glob("madash-client-*.deb")}
+    assert len(hosts) >= 128 and {f"host-{host}" for host in hosts} <= {
+        p.name for p in (site / "repo" / "dists").iterdir()
+    }
+    for packages in (site / "repo" / "dists").glob("*/main/binary-amd64/Packages"):
+        for line in packages.read_text().splitlines():
+            if line.startswith("Filename: "):
+                assert (site / "repo" / line.removeprefix("Filename: ")).is_file(), line
