@@ -28,7 +28,8 @@ from madash.workers import forked_pool
 SUITES = ".suites"
 
 
-# Below this many suites a publish builds them in this process; above, in forked workers.
+# One forked worker per this many suites, at most one per core: a publish forks from twice as many
+# (two workers); below that it builds every suite in this process, where a fork would not pay.
 FORK_FROM = 64
 
 
