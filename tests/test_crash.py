@@ -164,6 +164,14 @@ def leftovers(site: Path) -> list[str]:
     return found
 
 
+def assert_pool_complete(site: Path) -> None:
+    """Every package each suite's index names is in the pool."""
+    for packages in (site / "repo" / "dists").glob("*/main/binary-amd64/Packages"):
+        for line in packages.read_text().splitlines():
+            if line.startswith("Filename: "):
+                assert (site / "repo" / line.removeprefix("Filename: ")).is_file(), line
+
+
 def check_aftermath(site: Path, tmp: Path, shm_before: set[str]) -> None:
     assert certificates_in_index(site) == []
     assert not any(tmp.iterdir()), f"the killed command left {sorted(os.listdir(tmp))} in its TMPDIR"
@@ -186,10 +194,7 @@ def check_aftermath(site: Path, tmp: Path, shm_before: set[str]) -> None:
     assert publish.returncode == 0, publish.stderr
     assert leftovers(site) == []
     assert certificates_in_index(site) == []
-    for packages in (site / "repo" / "dists").glob("*/main/binary-amd64/Packages"):
-        for line in packages.read_text().splitlines():
-            if line.startswith("Filename: "):
-                assert (site / "repo" / line.removeprefix("Filename: ")).is_file(), line
+    assert_pool_complete(site)
     assert not any(tmp.iterdir()), sorted(os.listdir(tmp))
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert str(site) not in processes, "a process started for the site outlived its command"
@@ -371,7 +376,4 @@ def test_kill_a_publish_in_forked_workers(large: Path, tmp_path: Path, group: bo
     assert len(hosts) >= 128 and {f"host-{host}" for host in hosts} <= {
         p.name for p in (site / "repo" / "dists").iterdir()
     }
-    for packages in (site / "repo" / "dists").glob("*/main/binary-amd64/Packages"):
-        for line in packages.read_text().splitlines():
-            if line.startswith("Filename: "):
-                assert (site / "repo" / line.removeprefix("Filename: ")).is_file(), line
+    assert_pool_complete(site)
